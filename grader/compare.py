@@ -1,0 +1,174 @@
+"""Compare two encoded values (what a function returned, what the reference returned) with numpy.
+
+Runs in the grader's own process, on plain data only. The first difference found is returned
+as a ``Mismatch`` that says where (``[1]``, ``.grad``), what (shape, dtype, values, ...), and
+both values in a form a student can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SHOWN_ELEMENTS = 8
+
+
+@dataclass
+class Mismatch:
+    """The first difference between a result and the expected one."""
+
+    where: str
+    what: str
+    got: str
+    expected: str
+    note: str = ""
+
+    def describe(self) -> str:
+        """One line: ``[0] values differ: ...``."""
+        place = f"{self.where}: " if self.where else ""
+        return f"{place}{self.what}" + (f" ({self.note})" if self.note else "")
+
+
+def is_tensor(value: Any) -> bool:
+    """Whether an encoded value is a tensor."""
+    return isinstance(value, dict) and value.get("type") == "tensor"
+
+
+def as_array(value: dict) -> np.ndarray | None:
+    """The values of an encoded tensor as a float64 array, or None if they were not sent."""
+    if value.get("data") is None:
+        return None
+    return np.asarray(value["data"], dtype=np.float64).reshape(value["shape"])
+
+
+def show(value: Any) -> str:
+    """A short, readable rendering of an encoded value."""
+    if is_tensor(value):
+        array = as_array(value)
+        extras = ", requires_grad=True" if value["requires_grad"] else ""
+        extras += f", grad_fn=<{value['grad_fn']}>" if value.get("grad_fn") else ""
+        extras += f", device='{value['device']}'" if value["device"] != "cpu" else ""
+        head = f"tensor(shape={tuple(value['shape'])}, dtype={value['dtype']}{extras})"
+        if array is None:
+            return head
+        flat = array.reshape(-1)
+        numbers = np.array2string(flat[:SHOWN_ELEMENTS], precision=5, separator=", ", suppress_small=False)
+        numbers = numbers.rstrip("]") + (", ...]" if flat.size > SHOWN_ELEMENTS else "]")
+        return f"{head} {numbers}" if array.ndim != 0 else f"tensor({float(array):.6g}, dtype={value['dtype']}{extras})"
+    if isinstance(value, dict) and value.get("type") in ("tuple", "list"):
+        inner = ", ".join(show(item) for item in value["items"][:4])
+        more = ", ..." if value["length"] > 4 else ""
+        return f"({inner}{more})" if value["type"] == "tuple" else f"[{inner}{more}]"
+    if isinstance(value, dict) and value.get("type") == "dict":
+        return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in list(value["items"].items())[:4]) + "}"
+    if isinstance(value, dict) and value.get("type") == "object":
+        return f"<{value['class']}> {value.get('repr', '')}"[:200]
+    return repr(value)[:200]
+
+
+def numeric(value: Any) -> np.ndarray | None:
+    """A number, or a tensor of one element, as an array; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return np.asarray(float(value))
+    if is_tensor(value) and value.get("data") is not None and int(np.prod(value["shape"])) == 1:
+        return np.asarray(value["data"][0], dtype=np.float64)
+    return None
+
+
+def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple[str, ...] = (), where: str = "") -> Mismatch | None:
+    """The first difference between ``got`` and ``expected``, or None when they agree."""
+    if is_tensor(expected):
+        return _compare_tensor(got, expected, rtol, atol, attributes, where)
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        number = numeric(got)
+        if number is None:
+            return Mismatch(where, "not a number", show(got), show(expected))
+        return _compare_values(number, np.asarray(float(expected)), rtol, atol, where, got, expected)
+    if isinstance(expected, dict) and expected.get("type") in ("tuple", "list"):
+        if not (isinstance(got, dict) and got.get("type") in ("tuple", "list")):
+            return Mismatch(where, f"not a {expected['type']}", show(got), show(expected))
+        if got["length"] != expected["length"]:
+            return Mismatch(where, f"{got['length']} items instead of {expected['length']}", show(got), show(expected))
+        for index, (item, wanted) in enumerate(zip(got["items"], expected["items"])):
+            mismatch = compare(item, wanted, rtol, atol, attributes, f"{where}[{index}]")
+            if mismatch:
+                return mismatch
+        return None
+    if isinstance(expected, dict) and expected.get("type") == "dict":
+        if not (isinstance(got, dict) and got.get("type") == "dict"):
+            return Mismatch(where, "not a dict", show(got), show(expected))
+        if set(got["items"]) != set(expected["items"]):
+            return Mismatch(where, "different keys", str(sorted(got["items"])), str(sorted(expected["items"])))
+        for key, wanted in expected["items"].items():
+            mismatch = compare(got["items"][key], wanted, rtol, atol, attributes, f"{where}[{key!r}]")
+            if mismatch:
+                return mismatch
+        return None
+    if got != expected:
+        return Mismatch(where, "different value", show(got), show(expected))
+    return None
+
+
+def _compare_tensor(got: Any, expected: dict, rtol: float, atol: float, attributes: tuple[str, ...], where: str) -> Mismatch | None:
+    if not is_tensor(got):
+        return Mismatch(where, "not a tensor", show(got), show(expected))
+    if got["class"] != "torch.Tensor" and got["class"] != expected["class"]:
+        return Mismatch(where, f"a {got['class']} instead of a torch.Tensor", show(got), show(expected))
+    if got["shape"] != expected["shape"]:
+        return Mismatch(where, f"shape {tuple(got['shape'])} instead of {tuple(expected['shape'])}", show(got), show(expected))
+    if got["dtype"] != expected["dtype"]:
+        return Mismatch(where, f"dtype {got['dtype']} instead of {expected['dtype']}", show(got), show(expected))
+    for attribute in attributes:
+        mismatch = _compare_attribute(attribute, got, expected, rtol, atol, where)
+        if mismatch:
+            return mismatch
+    got_values, expected_values = as_array(got), as_array(expected)
+    if got_values is None or expected_values is None:
+        return None
+    return _compare_values(got_values, expected_values, rtol, atol, where, got, expected)
+
+
+def _compare_attribute(attribute: str, got: dict, expected: dict, rtol: float, atol: float, where: str) -> Mismatch | None:
+    if attribute == "requires_grad" and got["requires_grad"] != expected["requires_grad"]:
+        return Mismatch(where, f"requires_grad is {got['requires_grad']}, expected {expected['requires_grad']}", show(got), show(expected))
+    if attribute == "grad_fn" and (got["grad_fn"] is None) != (expected["grad_fn"] is None):
+        wanted = f"a grad_fn (like <{expected['grad_fn']}>)" if expected["grad_fn"] else "no grad_fn (not part of a graph)"
+        return Mismatch(where, f"expected {wanted}, got {got['grad_fn'] or 'none'}", show(got), show(expected))
+    if attribute == "grad":
+        if (got.get("grad") is None) != (expected.get("grad") is None):
+            state = "no .grad (did you call retain_grad() before backward()?)" if got.get("grad") is None else "a .grad it should not have"
+            return Mismatch(f"{where}.grad", f"has {state}", show(got.get("grad")), show(expected.get("grad")))
+        if expected.get("grad") is not None:
+            return compare(got["grad"], expected["grad"], rtol, atol, (), f"{where}.grad")
+    return None
+
+
+def _compare_values(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str, got_raw: Any, expected_raw: Any) -> Mismatch | None:
+    if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=False):
+        return None
+    note = ratio_note(got, expected)
+    if not np.all(np.isfinite(got)):
+        note = "your result contains nan or inf"
+    return Mismatch(where, "values differ", show(got_raw), show(expected_raw), note)
+
+
+def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:
+    """``every value is 12x the expected`` when the two differ by one constant factor."""
+    mask = np.abs(expected) > 1e-12
+    if not mask.any() or not np.all(np.isfinite(got)):
+        return ""
+    ratios = got[mask] / expected[mask]
+    ratio = float(np.median(ratios))
+    if abs(ratio - 1) > 1e-3 and np.allclose(ratios, ratio, rtol=1e-3) and np.allclose(got[~mask], 0, atol=1e-9):
+        return f"every value is {ratio:.4g} times the expected one"
+    return ""
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """``|got - expected| / max(|got| + |expected|, tiny)`` over all elements (Euclidean norms)."""
+    scale = max(float(np.linalg.norm(got) + np.linalg.norm(expected)), 1e-300)
+    return float(np.linalg.norm(got - expected)) / scale

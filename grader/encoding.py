@@ -1,0 +1,84 @@
+"""Turn whatever a function returned into plain JSON data (runs where torch is imported).
+
+Only plain data crosses from a process running student code to the grader: tensors become
+dicts of dtype, shape, device, flat values and autograd attributes. Methods are called through
+``torch.Tensor`` itself, so a Tensor subclass cannot change what is reported about it.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+import torch
+
+MAX_ELEMENTS = 100_000
+MAX_ITEMS = 1_000
+MAX_DEPTH = 6
+MAX_TEXT = 2_000
+_repr = reprlib.Repr()
+_repr.maxstring = 200
+_repr.maxother = 200
+
+
+def encode(value: Any, depth: int = 0) -> Any:
+    """A JSON-able description of ``value``."""
+    if value is None or isinstance(value, bool):
+        return value
+    if type(value) in (int, float):
+        return value
+    if type(value) is str:
+        return value[:MAX_TEXT]
+    if isinstance(value, torch.Tensor):
+        return encode_tensor(value, depth)
+    if depth >= MAX_DEPTH:
+        return {"type": "object", "class": "too deeply nested", "repr": ""}
+    if type(value) in (list, tuple):
+        items = [encode(item, depth + 1) for item in value[:MAX_ITEMS]]
+        return {"type": type(value).__name__, "items": items, "length": len(value)}
+    if type(value) is dict:
+        items = {str(key)[:200]: encode(item, depth + 1) for key, item in list(value.items())[:MAX_ITEMS]}
+        return {"type": "dict", "items": items}
+    return {"type": "object", "class": _class_name(value), "repr": _safe_repr(value)}
+
+
+def encode_tensor(tensor: torch.Tensor, depth: int = 0) -> dict[str, Any]:
+    """Describe a tensor: dtype, shape, device, values on the CPU and its autograd state.
+
+    Attributes are read through ``torch.Tensor``'s own descriptors, so a subclass's overrides
+    are never consulted.
+    """
+    base = torch.Tensor
+    values = base.as_subclass(base.detach(tensor), base)
+    numel = base.numel(values)
+    data = None
+    if numel <= MAX_ELEMENTS and not base.is_complex(values):
+        flat = base.reshape(base.to(values, "cpu"), (-1,))
+        data = [float(v) for v in base.tolist(flat)]
+    is_leaf = base.is_leaf.__get__(tensor)
+    grad = base.grad.__get__(tensor) if depth < 2 and (is_leaf or base.retains_grad.__get__(tensor)) else None
+    grad_fn = base.grad_fn.__get__(tensor)
+    return {
+        "type": "tensor",
+        "class": _class_name(tensor),
+        "dtype": str(values.dtype).removeprefix("torch."),
+        "shape": list(values.shape),
+        "device": values.device.type,
+        "data": data,
+        "requires_grad": base.requires_grad.__get__(tensor),
+        "is_leaf": is_leaf,
+        "grad_fn": type(grad_fn).__name__ if grad_fn is not None else None,
+        "grad": encode_tensor(grad, depth + 1) if grad is not None else None,
+    }
+
+
+def _class_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return _repr.repr(value)[:MAX_TEXT]
+    except BaseException as error:  # noqa: BLE001 - a student's __repr__ may raise anything
+        return f"<repr raised {type(error).__name__}>"

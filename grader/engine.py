@@ -1,0 +1,205 @@
+"""Grade submissions: read the code, run it in a worker, run the reference beside it, judge, report.
+
+A ``Session`` owns the processes of one run: one trusted worker computes the reference and the
+wrong variants once (same seed for everyone), and sandboxed workers run the students' code,
+each importing torch once and forking per submission.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from grader import checks, plan, submission
+from grader.assignment import Assignment, FunctionSpec
+from grader.results import ERROR, FAIL, PASS, SubmissionResult, TestResult
+from grader.runner import Worker, WorkerDied
+
+
+class Session:
+    """The workers and the reference observations of one grading run."""
+
+    def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
+                 only: list[str] | None = None, workers: int = 1):
+        self.assignment = assignment
+        self.seed = seed if seed is not None else random.randrange(2**31)
+        self.only = only
+        self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
+        self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
+        self.sandbox = sandbox
+        self.workers = [Worker(sandbox, [self.scratch]) for _ in range(workers)]
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._reference: Future = self._pool.submit(self._compute_reference)
+
+    def _compute_reference(self) -> checks.Evidence:
+        with Worker("trusted") as worker:
+            responses = [worker.request(request) for request in plan.reference_requests(self.assignment, self.seed, self.only)]
+        reference, variants = {}, {}
+        for response in responses:
+            if "internal_error" in response or response["events"] or response["load_errors"]:
+                problem = response.get("internal_error") or response["events"] or response["load_errors"]
+                raise checks.GraderBug(f"the reference run {response['id']} failed: {problem}")
+            if response["id"] == "reference":
+                reference = response["observations"]
+            else:
+                _, function, mistake, _ = response["id"].split(":")
+                variants.setdefault(function, []).append((mistake, response["observations"]))
+        return checks.Evidence(student={}, reference=reference, variants=variants)
+
+    def reference(self) -> checks.Evidence:
+        """The reference and variant observations (computed once, in the background)."""
+        return self._reference.result()
+
+    def grade(self, path: Path, worker_index: int = 0) -> SubmissionResult:
+        """Grade one submission with one of the session's workers."""
+        stage = Path(tempfile.mkdtemp(prefix="s-", dir=self.scratch))
+        try:
+            return self._grade(path, stage, self.workers[worker_index])
+        except checks.GraderBug as bug:
+            return SubmissionResult(str(path), self.seed, [], internal_error=str(bug))
+        finally:
+            submission.clear(stage)
+
+    def _grade(self, path: Path, stage: Path, worker: Worker) -> SubmissionResult:
+        code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage)
+        preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
+        runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
+        response = {"observations": {}, "events": [], "load_errors": []}
+        if runnable:
+            request = {"id": str(path), "files": code.module_files(), "seed": self.seed,
+                       "functions": {name: [code.definitions[name].source.module, name] for name in runnable},
+                       "probes": plan.student_probes(self.assignment, runnable),
+                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb}
+            try:
+                response = worker.request(request)
+            except WorkerDied as died:
+                response["events"] = [{"function": name, "event": "crash", "detail": str(died)} for name in runnable]
+            if "internal_error" in response:
+                raise checks.GraderBug(f"the worker failed: {response['internal_error']}")
+        evidence = self.reference()
+        evidence = checks.Evidence(response["observations"], evidence.reference, evidence.variants)
+        events = {event["function"]: event for event in response["events"]}
+        tests = []
+        for spec in self.specs:
+            for check in spec.checks:
+                if preflight[spec.name]:
+                    status, message = preflight[spec.name]
+                    test = TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, status, message)
+                elif spec.name in events and not _observed(spec, check, evidence):
+                    test = _event_result(spec, check, events[spec.name])
+                else:
+                    test = checks.judge(spec, check, evidence)
+                _locate(test, code)
+                tests.append(test)
+        _note_dependencies(tests, code)
+        _note_load_errors(tests, code, response["load_errors"])
+        warnings = [source.problem for source in code.problems]
+        return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings)
+
+    def close(self) -> None:
+        """Stop every process and remove the staged code."""
+        for worker in self.workers:
+            worker.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        submission.clear(self.scratch)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _preflight(spec: FunctionSpec, code: submission.Submission) -> tuple[str, str] | None:
+    """Why a function cannot be run at all (missing, wrong signature), or None."""
+    definition = code.definitions.get(spec.name)
+    if definition is None:
+        broken = "; ".join(source.problem for source in code.problems)
+        where = f" ({broken})" if broken else ""
+        return ERROR, f"{spec.name} not found: define {spec.signature} (in {spec.module}.py){where}"
+    problem = signature_problem(spec, definition.node)
+    return (FAIL, problem) if problem else None
+
+
+def signature_problem(spec: FunctionSpec, node: ast.AST | None) -> str | None:
+    """A message naming the expected signature when the student's cannot be called the contract's way."""
+    if spec.kind == "class" or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    arguments = node.args
+    positional = [a.arg for a in arguments.posonlyargs + arguments.args]
+    required = positional[: len(positional) - len(arguments.defaults)]
+    needed = len(spec.required_parameters)
+    keyword_names = set(positional[needed:]) | {a.arg for a in arguments.kwonlyargs}
+    required_keywords = [a.arg for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d is None]
+    fits = (len(required) <= needed and (len(positional) >= needed or arguments.vararg)
+            and not required_keywords
+            and (arguments.kwarg or all(name in keyword_names for name in spec.optional_parameters)))
+    if fits:
+        return None
+    written = ast.unparse(arguments)
+    return f"{spec.name}({written}) does not match the exercise: write {spec.signature}"
+
+
+def _observed(spec: FunctionSpec, check, evidence: checks.Evidence) -> bool:
+    return all(probe["id"] in evidence.student for probe in plan.probes_for_check(spec, check))
+
+
+def _event_result(spec: FunctionSpec, check, event: dict) -> TestResult:
+    if event["event"] == "timeout":
+        module = f" while importing {event['module']}.py" if event.get("module") else ""
+        message = f"{spec.name} did not finish within {event['detail']}{module}"
+        return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR, message, "timeout",
+                          hint="look for an endless loop, and make sure max_epochs is honoured")
+    return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR,
+                      f"{spec.name} crashed: {event['detail']}")
+
+
+def _locate(test: TestResult, code: submission.Submission) -> None:
+    definition = code.definitions.get(test.function)
+    if definition:
+        test.file, test.line = str(definition.source.path), definition.line
+
+
+def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> None:
+    failing = {test.function for test in tests if test.status != PASS}
+    for test in tests:
+        definition = code.definitions.get(test.function)
+        if test.status == PASS or definition is None:
+            continue
+        for name in sorted(definition.calls & failing):
+            test.details.append(f"note: {test.function} uses your {name}, which fails its own checks: fix {name} first")
+
+
+def _note_load_errors(tests: list[TestResult], code: submission.Submission, load_errors: list[dict]) -> None:
+    seen = set()
+    for error in load_errors:
+        source = code.by_staged_path(error["file"])
+        key = (error["file"], error["line"])
+        if source is None or key in seen:
+            continue
+        seen.add(key)
+        note = f"note: loading {source.locate(error['line'])} raised {error['error']} (the rest of the file was still loaded)"
+        for test in tests:
+            definition = code.definitions.get(test.function)
+            if test.status != PASS and definition and definition.source is source:
+                test.details.append(note)
+
+
+def _unstage(test: TestResult, code: submission.Submission) -> TestResult:
+    """Show the student's own file names (and notebook cells) instead of the staged copies."""
+    def replace(text: str) -> str:
+        for source in code.files:
+            if source.staged and str(source.staged) in text:
+                text = re.sub(re.escape(f'"{source.staged}", line ') + r"(\d+)",
+                              lambda m: f'"{source.path.name}", {source.locate(int(m.group(1))).split("(")[-1].rstrip(")")}'
+                              if source.notebook else f'"{source.path.name}", line {m.group(1)}', text)
+                text = text.replace(str(source.staged), source.path.name)
+        return text
+
+    test.message = replace(test.message)
+    test.details = [replace(line) for line in test.details]
+    return test

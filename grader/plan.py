@@ -1,0 +1,90 @@
+"""Which probes to run, for the student and for the reference and its wrong variants.
+
+A probe is one function run on one input case in one way (``call``, ``dataset``,
+``differentiable``, ``no-autograd``). Checks that judge the same runs share one probe.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.assignment import Assignment, CheckSpec, FunctionSpec
+
+
+def probe_id(function: str, kind: str, case: str) -> str:
+    """The key of a probe's observation."""
+    return f"{function}:{kind}:{case}"
+
+
+def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[dict]:
+    """The probes one check judges."""
+    kind = check.probe_kind
+    cases = check.cases or ("default",)
+    return [{"id": probe_id(function.name, kind, case), "function": function.name, "kind": kind, "case": case,
+             **({"fd_target": check.target} if check.target else {})} for case in cases]
+
+
+def student_probes(assignment: Assignment, functions: list[str] | None = None) -> list[dict]:
+    """Every probe of the selected functions, grouped by function, without repeats."""
+    probes: dict[str, dict] = {}
+    for spec in assignment.functions:
+        if functions is not None and spec.name not in functions:
+            continue
+        for check in spec.checks:
+            for probe in probes_for_check(spec, check):
+                probes.setdefault(probe["id"], {}).update(probe)
+    return list(probes.values())
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A wrong variant of a contract function, diagnosed as ``mistake``."""
+
+    function: str
+    mistake: str
+    module: str
+    attribute: str
+
+
+def variants(assignment: Assignment) -> list[Variant]:
+    """The built-in wrong variants the declarations name, found in ``mistakes/wrong_<module>.py``."""
+    found = []
+    defined = _defined_in_mistakes(assignment.mistakes)
+    for spec in assignment.functions:
+        wanted = dict.fromkeys(m for check in spec.checks for m in check.mistakes)
+        for mistake in wanted:
+            stem = f"{spec.name}__{mistake.replace('-', '_')}"
+            for module, names in defined.items():
+                for name in names:
+                    if name == stem or name.startswith(stem + "__"):
+                        found.append(Variant(spec.name, mistake, module, name))
+    return found
+
+
+def _defined_in_mistakes(folder: Path) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for path in sorted(folder.glob("wrong_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names[path.stem] = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    return names
+
+
+def reference_requests(assignment: Assignment, seed: int, functions: list[str] | None = None) -> list[dict]:
+    """Requests for the trusted worker: the solutions on every probe, each variant on its function's probes."""
+    files = {p.stem: str(p) for folder in (assignment.solutions, assignment.mistakes) for p in sorted(folder.glob("*.py"))}
+    probes = [p for p in student_probes(assignment, functions) if p["kind"] != "differentiable"]
+    base = {"files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0}
+    requests = [{**base, "id": "reference", "probes": probes,
+                 "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions}}]
+    for variant in variants(assignment):
+        if functions is not None and variant.function not in functions:
+            continue
+        spec = assignment.function(variant.function)
+        wanted = {probe["id"] for check in spec.checks if variant.mistake in check.mistakes
+                  for probe in probes_for_check(spec, check)}
+        requests.append({**base, "id": f"variant:{variant.function}:{variant.mistake}:{variant.attribute}",
+                         "probes": [p for p in probes if p["id"] in wanted],
+                         "functions": {variant.function: [variant.module, variant.attribute]}})
+    return requests

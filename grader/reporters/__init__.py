@@ -1,0 +1,1 @@
+"""Reporters: turn a ``SubmissionResult`` into what a person or a machine reads."""

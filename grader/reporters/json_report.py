@@ -1,0 +1,12 @@
+"""``--format json``: exactly one JSON document on stdout."""
+
+from __future__ import annotations
+
+import json
+
+from grader.results import SubmissionResult
+
+
+def render(result: SubmissionResult) -> str:
+    """The document: ``{"score", "max_score", "tests": [...]}``."""
+    return json.dumps(result.as_dict(), indent=2) + "\n"

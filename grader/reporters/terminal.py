@@ -1,0 +1,50 @@
+"""The student's view: a table of checks, then each failure in detail, then the total."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+from grader.results import PASS, SubmissionResult, TestResult
+
+STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+OUTPUT_LINES = 15
+
+
+def render(result: SubmissionResult, markdown: bool = False) -> str:
+    """The full report as text (or Markdown, for feedback files)."""
+    lines = [f"# autograde: {result.submission}" if markdown else f"autograde check {result.submission}",
+             f"random inputs seed: {result.seed} (rerun with --seed {result.seed} to get the same inputs)", ""]
+    if result.internal_error:
+        lines += ["INTERNAL ERROR in the grader (not your fault; please report it):", result.internal_error, ""]
+    lines += [f"warning: {warning}" for warning in result.warnings]
+    rows = [[test.function, test.name.split(": ", 1)[-1], f"{test.score:g}/{test.max_score:g}", STATUS_MARK[test.status]]
+            for test in result.tests]
+    lines += [tabulate(rows, headers=["function", "check", "points", "status"], tablefmt="github" if markdown else "simple"), ""]
+    failures = [test for test in result.tests if test.status != PASS]
+    if failures:
+        lines.append("## Failures" if markdown else "=" * 30 + " FAILURES " + "=" * 30)
+        for test in failures:
+            lines += _failure(test, markdown)
+        lines.append("## Summary" if markdown else "=" * 28 + " short summary " + "=" * 27)
+        lines += [f"{STATUS_MARK[t.status]} {t.name}" + (f" [{t.mistake}]" if t.mistake else "") for t in failures]
+    percent = 100 * result.score / result.max_score if result.max_score else 0.0
+    lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
+    return "\n".join(lines) + "\n"
+
+
+def _failure(test: TestResult, markdown: bool) -> list[str]:
+    where = f" ({Path(test.file).name}:{test.line})" if test.file else ""
+    title = f"### {test.name}{where}" if markdown else f"___ {test.name}{where} ___"
+    body = [f"{STATUS_MARK[test.status]}: {test.message}", *test.details]
+    if test.hint:
+        body.append(f"hint: {test.hint}")
+    if test.output.strip():
+        shown = test.output.rstrip().splitlines()
+        body += ["captured output:"] + ["  " + line for line in shown[:OUTPUT_LINES]]
+        if len(shown) > OUTPUT_LINES:
+            body.append(f"  ... ({len(shown) - OUTPUT_LINES} more lines)")
+    if markdown:
+        return [title, "", "```text", *body, "```", ""]
+    return [title, *body, ""]

@@ -1,0 +1,75 @@
+"""How the process that runs student code is isolated: bubblewrap where available, else plain processes.
+
+Both modes put resource limits on the code (set by the worker on each child). ``bwrap`` adds
+what the operating system can enforce: a read-only view of just the Python installation, the
+grader and the staged submissions; no network; a private ``/tmp``; its own process namespace,
+which dies with the grader. The solutions, the mistakes and the output folder are not in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+from functools import lru_cache
+from pathlib import Path
+
+import grader
+
+MODES = ("auto", "bwrap", "process")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap was asked for and cannot run here."""
+
+
+@lru_cache(maxsize=1)
+def bwrap_works() -> bool:
+    """Whether ``bwrap`` exists and can create its namespaces on this machine."""
+    executable = shutil.which("bwrap")
+    if not executable:
+        return False
+    try:
+        probe = subprocess.run([executable, *_namespace_flags(), "--ro-bind", "/", "/", "true"],
+                               capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def resolve(mode: str) -> str:
+    """The mode to use: ``auto`` picks bwrap when it works; a one-line warning goes to the caller otherwise."""
+    if mode == "auto":
+        return "bwrap" if sys.platform == "linux" and bwrap_works() else "process"
+    if mode == "bwrap" and not bwrap_works():
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed or cannot create namespaces here")
+    return mode
+
+
+def command(mode: str, visible: list[Path]) -> list[str]:
+    """The command that starts a worker for student code, wrapped for ``mode``."""
+    worker = [sys.executable, "-m", "grader.worker"]
+    if mode != "bwrap":
+        return worker
+    flags = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--die-with-parent", "--new-session",
+             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
+             "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "OMP_NUM_THREADS", "1"]
+    for path in _readable_paths() + [p.resolve() for p in visible]:
+        flags += ["--ro-bind-try", str(path), str(path)]
+    return flags + worker
+
+
+def _namespace_flags() -> list[str]:
+    return ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+
+
+def _readable_paths() -> list[Path]:
+    """The system, the Python installation, its packages and the grader package: nothing else."""
+    paths = {Path(p) for p in ("/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/alternatives")}
+    paths |= {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
+    paths |= {Path(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages())}
+    paths.add(Path(grader.__file__).resolve().parent)
+    return sorted(p for p in paths if p.exists())

@@ -1,0 +1,176 @@
+"""Find a student's code: every Python file and notebook of a submission, read without running it.
+
+The result says where each contract function is defined (file and line, found with ``ast``),
+which files could not be read or parsed and why, and stages the code as plain modules in a
+folder that the process running it can see.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.notebook import ConvertedNotebook, NotebookError, convert
+
+MAX_FILE_BYTES = 2 * 2**20
+IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "site-packages", "node_modules"}
+
+
+@dataclass
+class SourceFile:
+    """One file of the submission and its staged module."""
+
+    path: Path
+    module: str
+    staged: Path | None = None
+    problem: str | None = None
+    notebook: ConvertedNotebook | None = None
+    tree: ast.Module | None = None
+
+    def locate(self, line: int) -> str:
+        """``file:line``, or ``file (cell N, line M)`` for notebooks."""
+        if self.notebook is not None:
+            return f"{self.path.name} ({self.notebook.locate(line)})"
+        return f"{self.path.name}:{line}"
+
+
+@dataclass
+class Definition:
+    """Where a contract function is defined and what it looks like."""
+
+    name: str
+    source: SourceFile
+    line: int
+    node: ast.AST | None = None
+    calls: set[str] = field(default_factory=set)
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the definition."""
+        return self.source.locate(self.line)
+
+
+@dataclass
+class Submission:
+    """A student's code, read and staged."""
+
+    root: Path
+    files: list[SourceFile]
+    definitions: dict[str, Definition]
+    stage: Path
+
+    @property
+    def problems(self) -> list[SourceFile]:
+        """Files that could not be read or parsed."""
+        return [source for source in self.files if source.problem]
+
+    def module_files(self) -> dict[str, str]:
+        """Module name to staged file, for the process that runs the code."""
+        return {source.module: str(source.staged) for source in self.files if source.staged}
+
+    def by_staged_path(self, staged: str) -> SourceFile | None:
+        """The source file a staged path came from."""
+        return next((source for source in self.files if str(source.staged) == staged), None)
+
+
+def discover(root: Path) -> list[Path]:
+    """The Python files and notebooks of a submission: the file itself, or those under the folder."""
+    if root.is_file():
+        return [root]
+    found = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).parts
+        if any(part in IGNORED_FOLDERS or part.startswith(".") for part in relative[:-1]):
+            continue
+        if path.suffix in (".py", ".ipynb") and not path.is_symlink() and path.is_file():
+            found.append(path)
+    return found
+
+
+def module_name(path: Path) -> str:
+    """A valid module name for a file (``My Notebook.ipynb`` -> ``My_Notebook``)."""
+    name = re.sub(r"\W", "_", path.stem)
+    return name if name and not name[0].isdigit() else f"m_{name}"
+
+
+def load(root: Path, contract: set[str], stage: Path) -> Submission:
+    """Read every file of the submission, find the contract's definitions and stage the modules."""
+    stage.mkdir(parents=True, exist_ok=True)
+    files: list[SourceFile] = []
+    taken: set[str] = set()
+    for path in sorted(discover(root), key=lambda p: (len(p.parts), str(p))):
+        module = module_name(path)
+        if module in taken:
+            continue
+        taken.add(module)
+        source = SourceFile(path, module)
+        files.append(source)
+        text = _read(source)
+        if text is None:
+            continue
+        try:
+            source.tree = ast.parse(text, str(path))
+        except (SyntaxError, ValueError) as error:
+            line = getattr(error, "lineno", 0) or 0
+            message = getattr(error, "msg", str(error))
+            source.problem = f"syntax error at {source.locate(line)}: {message}"
+        source.staged = stage / f"{module}.py"
+        source.staged.write_text(text, encoding="utf-8")
+    return Submission(root, files, _definitions(files, contract), stage)
+
+
+def _read(source: SourceFile) -> str | None:
+    """The file's Python text, or None with ``source.problem`` set."""
+    try:
+        if source.path.stat().st_size > MAX_FILE_BYTES:
+            source.problem = f"{source.path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB; not read"
+            return None
+        if source.path.suffix == ".ipynb":
+            source.notebook = convert(source.path)
+            return source.notebook.source
+        raw = source.path.read_bytes()
+        if b"\x00" in raw:
+            source.problem = f"{source.path.name} is a binary file, not Python source"
+            return None
+        return raw.decode("utf-8")
+    except NotebookError as error:
+        source.problem = str(error)
+    except UnicodeDecodeError as error:
+        source.problem = f"{source.path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+    except OSError as error:
+        source.problem = f"{source.path.name} cannot be read: {error.strerror}"
+    return None
+
+
+def _definitions(files: list[SourceFile], contract: set[str]) -> dict[str, Definition]:
+    """The first top-level definition of each contract name, preferring files that define more of them."""
+    found: dict[str, Definition] = {}
+    for source in files:
+        if source.tree is None:
+            continue
+        for node in source.tree.body:
+            for name, target in _defined_names(node):
+                if name in contract and name not in found:
+                    calls = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} & contract - {name}
+                    found[name] = Definition(name, source, node.lineno, target, calls)
+    return found
+
+
+def _defined_names(node: ast.AST):
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        yield node.name, node
+    elif isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                yield target.id, node
+    elif isinstance(node, (ast.If, ast.Try)):
+        for child in node.body:
+            yield from _defined_names(child)
+
+
+def clear(stage: Path) -> None:
+    """Remove a staged folder."""
+    shutil.rmtree(stage, ignore_errors=True)

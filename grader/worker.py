@@ -1,0 +1,226 @@
+"""The worker process: imports torch once, then forks a child per submission to run its probes.
+
+Protocol: one JSON request per line on stdin, one JSON response per line on the original
+stdout (moved to a private descriptor, so nothing the code prints can reach the grader).
+Each child runs in its own session with resource limits; the worker gives every function a
+time budget, kills the child's whole process group when the budget is spent or the child dies,
+and starts a fresh child at the next function. Only plain JSON leaves a child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from grader import harness
+from grader.loader import SubmissionFinder
+
+STARTUP_GRACE = 5.0
+
+
+@dataclass
+class Progress:
+    """What the worker has learnt from the children serving one request."""
+
+    observations: dict = field(default_factory=dict)
+    load_errors: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    skipped_modules: set = field(default_factory=set)
+
+
+def warm_up() -> None:
+    """Pay torch's lazy imports (optimizers, autograd, data loading) once, before any fork."""
+    weights = torch.ones(2, requires_grad=True)
+    optimizer = torch.optim.SGD([weights], lr=0.1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
+    for (batch,) in loader:
+        (batch @ weights).sigmoid().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    torch.autograd.grad((weights * weights).sum(), weights)
+
+
+def main() -> None:
+    """Serve requests until stdin closes."""
+    torch.set_num_threads(1)
+    warm_up()
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            response = serve(request)
+        except Exception as error:  # noqa: BLE001 - reported to the grader as an internal error
+            response = {"id": request.get("id"), "internal_error": f"{type(error).__name__}: {error}"}
+        channel.write(json.dumps(response) + "\n")
+        channel.flush()
+
+
+def serve(request: dict) -> dict:
+    """Run every probe of one request, child after child, and collect the results."""
+    probes = request["probes"]
+    progress = Progress()
+    index = 0
+    while index < len(probes):
+        index = _run_child(request, index, progress)
+    return {"id": request["id"], "observations": progress.observations, "load_errors": progress.load_errors,
+            "events": progress.events}
+
+
+def _run_child(request: dict, start: int, progress: Progress) -> int:
+    """Fork a child for probes[start:]; return the index to resume from."""
+    probes = request["probes"]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        _child(request, start, write_end, progress.skipped_modules)
+    os.close(write_end)
+    stream = _LineReader(read_end)
+    current, loading = None, None
+    deadline = time.monotonic() + STARTUP_GRACE + request["timeout"]
+    index = start
+    try:
+        while True:
+            message = stream.next_message(deadline)
+            if message is None or message == "timeout":
+                break
+            if "begin" in message:
+                current, loading = message["begin"], None
+                index = message["index"]
+                deadline = time.monotonic() + request["timeout"]
+            elif "loading" in message:
+                loading = message["loading"]
+            elif "probe" in message:
+                progress.observations[message["probe"]] = message["observation"]
+                progress.load_errors.extend(message.get("load_errors", []))
+                index = message["index"] + 1
+            elif "done" in message:
+                return len(probes)
+        outcome = "timeout" if message == "timeout" else "crash"
+    finally:
+        _kill_group(pid)
+        status = _reap(pid)
+        os.close(read_end)
+    function = current or probes[index]["function"]
+    progress.events.append({"function": function, "event": outcome, "module": loading,
+                            "detail": _describe_exit(status) if outcome == "crash" else f"{request['timeout']:g} s"})
+    if outcome == "timeout" and loading:
+        progress.skipped_modules.add(loading)
+    while index < len(probes) and probes[index]["function"] == function:
+        index += 1
+    return index
+
+
+def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
+    """The child: isolate, limit, load the code lazily and run the probes from ``start``."""
+    try:
+        os.setsid()
+        _apply_limits(request)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        scratch = tempfile.mkdtemp(prefix="autograde-")
+        os.chdir(scratch)
+        out = os.fdopen(write_end, "w", buffering=1)
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, 1024)
+
+        def send(message: dict) -> None:
+            out.write(json.dumps(message) + "\n")
+            out.flush()
+
+        finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}))
+        finder.install()
+        sys.path[:0] = request.get("paths", [])
+        resolver = harness.Resolver(finder, request["functions"])
+        reported = 0
+        previous = None
+        for index in range(start, len(request["probes"])):
+            probe = request["probes"][index]
+            if probe["function"] != previous:
+                send({"begin": probe["function"], "index": index})
+                previous = probe["function"]
+            with harness.captured_output():
+                observation = harness.run_probe(probe, resolver, request["seed"], request.get("trusted", False))
+            errors = [error.as_dict() for error in finder.errors[reported:]]
+            reported = len(finder.errors)
+            send({"probe": probe["id"], "index": index, "observation": observation, "load_errors": errors})
+        send({"done": True})
+    finally:
+        os._exit(0)
+
+
+def _apply_limits(request: dict) -> None:
+    """Address space, CPU time, file size and process count limits for the child."""
+    if request.get("trusted"):
+        return
+    vm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))
+    address_space = vm_kb * 1024 + request["memory_mb"] * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    cpu = int(request["timeout"] * len(request["probes"])) + 30
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
+    resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
+
+
+class _LineReader:
+    """Reads JSON lines from a pipe with a deadline; a garbled line counts as a crash."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, b""
+
+    def next_message(self, deadline: float):
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if not ready:
+                return "timeout"
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
+
+
+def _kill_group(pid: int) -> None:
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reap(pid: int) -> int:
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return 0
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        signal_number = os.WTERMSIG(status)
+        name = signal.Signals(signal_number).name
+        hint = {"SIGKILL": " (out of memory, or killed)", "SIGXCPU": " (CPU time limit)", "SIGSEGV": " (crashed)"}
+        return f"the process was killed by {name}{hint.get(name, '')}"
+    return f"the process exited with code {os.WEXITSTATUS(status)} (sys.exit or os._exit in the code?)"
+
+
+if __name__ == "__main__":
+    main()
