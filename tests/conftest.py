@@ -42,7 +42,7 @@ def replace_function(source: str, name: str, replacement: str) -> str:
 def make_submission(tmp_path, course):
     """Copy the reference solutions and swap in the given definitions: ``{"module": {"name": source}}``."""
     def build(changes: dict[str, dict[str, str]] | None = None, extra: dict[str, str] | None = None) -> Path:
-        folder = tmp_path / "submission"
+        folder = tmp_path / f"submission{len(list(tmp_path.glob('submission*')))}"
         shutil.copytree(course.solutions, folder, ignore=shutil.ignore_patterns("__pycache__"))
         for module, definitions in (changes or {}).items():
             path = folder / f"{module}.py"

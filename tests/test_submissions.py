@@ -1,0 +1,147 @@
+"""Every shape of submission grades alike; broken code costs only what it touches, with a clear message."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from grader.cli import main
+from grader.engine import signature_problem
+from tests.conftest import ROOT, SEED, by_function
+
+
+def _scores(result):
+    return {t.name: t.status for t in result.tests}
+
+
+def test_notebook_grades_like_the_folder(session, course, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells.append(nbformat.v4.new_markdown_cell("# My solutions"))
+    notebook.cells.append(nbformat.v4.new_code_cell("%matplotlib inline\n!pip install torch"))
+    for name in ("neuron", "backprop", "autograd_loop", "autograd_basics"):
+        text = (course.solutions / f"{name}.py").read_text()
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("from neuron import")
+                         and not line.startswith("from backprop import"))
+        notebook.cells.append(nbformat.v4.new_code_cell(text))
+    path = tmp_path / "Assignment 1.ipynb"
+    nbformat.write(notebook, str(path))
+    result = session.grade(path)
+    assert result.score == result.max_score, [t.message for t in result.tests if t.status != "pass"]
+
+
+def test_single_file_grades_like_the_folder(session, course, tmp_path):
+    path = tmp_path / "everything.py"
+    parts = [(course.solutions / f"{name}.py").read_text() for name in ("neuron", "backprop", "autograd_loop", "autograd_basics")]
+    path.write_text("\n".join(line for part in parts for line in part.splitlines()
+                              if not line.startswith(("from neuron import", "from backprop import"))))
+    result = session.grade(path)
+    assert result.score == result.max_score
+
+
+def test_syntax_error_costs_only_that_file(session, make_submission):
+    folder = make_submission()
+    (folder / "autograd_basics.py").write_text("def detached(a)\n    return a.detach()\n")
+    result = session.grade(folder)
+    assert all(t.status == "pass" for t in result.tests if t.function in ("model", "gradient", "learn_sgd"))
+    (test,) = by_function(result, "detached")
+    assert test.status == "error" and "syntax error at autograd_basics.py:1" in test.message
+    assert any("syntax error" in warning for warning in result.warnings)
+
+
+def test_exception_at_import_costs_only_what_it_touches(session, make_submission):
+    folder = make_submission(extra={})
+    source = (folder / "backprop.py").read_text()
+    (folder / "backprop.py").write_text(source.replace("def gradient(", "raise ValueError('oops')\n\n\ndef gradient(", 1))
+    result = session.grade(folder)
+    assert result.score == result.max_score
+    folder2 = make_submission()
+    text = (folder2 / "autograd_basics.py").read_text()
+    (folder2 / "autograd_basics.py").write_text(text.replace("def detached(a):", "def detached(a=undefined_name):"))
+    result = session.grade(folder2)
+    (test,) = by_function(result, "detached")
+    assert test.status == "error" and "detached is not defined in autograd_basics" in test.message
+    assert any("NameError: name 'undefined_name' is not defined" in line for line in test.details)
+    assert all(t.status == "pass" for t in by_function(result, "descend_weights"))
+
+
+def test_missing_function_is_named_with_its_signature(session, make_submission):
+    folder = make_submission()
+    text = (folder / "backprop.py").read_text()
+    (folder / "backprop.py").write_text(text.replace("def backward(x, y, z):", "def backward_pass(x, y, z):"))
+    result = session.grade(folder)
+    (test,) = by_function(result, "backward")
+    assert test.status == "error" and test.message.startswith("backward not found: define backward(x, y, z)")
+
+
+def test_lecture_signature_of_gradient_gets_a_message_not_a_traceback(session, make_submission):
+    folder = make_submission({"backprop": {"gradient": """
+        def gradient(W, b, X, y_pred, y):
+            return W, b
+        """}})
+    result = session.grade(folder)
+    for test in by_function(result, "gradient"):
+        assert test.status == "fail"
+        assert "gradient(W, b, X, y_pred, y) does not match the exercise: write gradient(W, b, X, y)" == test.message
+
+
+def test_signature_rules():
+    import ast
+
+    from grader.assignment import CheckSpec, FunctionSpec
+
+    learn = FunctionSpec("learn", "backprop", ("W", "b", "train_data_loader", "max_epochs=20_000", "learning_rate=0.01"),
+                         (CheckSpec("training", 1),))
+    def node(text):
+        return ast.parse(text).body[0]
+    assert signature_problem(learn, node("def learn(W, b, loader, max_epochs=5, learning_rate=0.1): pass")) is None
+    assert signature_problem(learn, node("def learn(W, b, loader, **options): pass")) is None
+    assert "write learn(W, b, train_data_loader, max_epochs=20_000" in signature_problem(learn, node("def learn(W, b, loader): pass"))
+
+
+def test_student_output_is_shown_only_with_failures_and_truncated(session, make_submission):
+    folder = make_submission({"neuron": {"activate": """
+        def activate(u):
+            print("x" * 100_000)
+            return torch.relu(u)
+        """}})
+    result = session.grade(folder)
+    test = by_function(result, "activate")[0]
+    assert test.status == "fail" and test.output.startswith("xxxx") and "more characters not shown" in test.output
+    assert len(test.output) < 5_000
+    assert all(t.output == "" for t in result.tests if t.status == "pass")
+
+
+def test_cli_json_and_exit_codes(tmp_path, course):
+    runner = CliRunner()
+    solved = runner.invoke(main, ["check", str(course.solutions), "--format", "json", "--seed", str(SEED),
+                                  "--sandbox", "process", "--only", "model", "--only", "backward"])
+    assert solved.exit_code == 0, solved.output
+    document = json.loads(solved.output)
+    assert document["score"] == document["max_score"] > 0
+    assert {t["function"] for t in document["tests"]} == {"model", "backward"}
+    assert set(document["tests"][0]) == {"name", "function", "status", "score", "max_score", "message", "mistake"}
+
+    stubs = runner.invoke(main, ["check", str(course.exercises), "--format", "json", "--sandbox", "process"])
+    assert stubs.exit_code == 1
+    document = json.loads(stubs.output)
+    assert document["score"] == 0
+    assert {t["function"] for t in document["tests"]} == {spec.name for spec in course.functions}
+    assert all(t["status"] == "fail" and t["message"].count("not implemented yet") == 1 for t in document["tests"])
+
+    usage = runner.invoke(main, ["check", str(course.exercises), "--only", "no_such_function"])
+    assert usage.exit_code == 2 and "no function no_such_function" in usage.output
+
+
+def test_internal_error_is_reported_as_such(tmp_path, course):
+    broken = tmp_path / "course"
+    shutil.copytree(ROOT, broken, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "tests", "grader"))
+    text = (broken / "solutions" / "backprop.py").read_text()
+    (broken / "solutions" / "backprop.py").write_text(text.replace("return df_dx, df_dy, df_dz", "raise RuntimeError('bug')"))
+    result = CliRunner().invoke(main, ["check", str(course.solutions), "--assignment", str(broken / "assignment.toml"),
+                                       "--only", "backward", "--sandbox", "process"])
+    assert result.exit_code == 3
+    assert "INTERNAL ERROR in the grader (not your fault" in result.output
