@@ -37,18 +37,20 @@ class Session:
 
     def _compute_reference(self) -> checks.Evidence:
         with Worker("trusted") as worker:
-            responses = [worker.request(request) for request in plan.reference_requests(self.assignment, self.seed, self.only)]
+            response = worker.request(plan.reference_request(self.assignment, self.seed, self.only))
+        if "internal_error" in response or response["events"] or response["load_errors"]:
+            problem = response.get("internal_error") or response["events"] or response["load_errors"]
+            raise checks.GraderBug(f"the reference run failed: {problem}")
         reference, variants = {}, {}
-        for response in responses:
-            if "internal_error" in response or response["events"] or response["load_errors"]:
-                problem = response.get("internal_error") or response["events"] or response["load_errors"]
-                raise checks.GraderBug(f"the reference run {response['id']} failed: {problem}")
-            if response["id"] == "reference":
-                reference = response["observations"]
-            else:
-                _, function, mistake, _ = response["id"].split(":")
-                variants.setdefault(function, []).append((mistake, response["observations"]))
-        return checks.Evidence(student={}, reference=reference, variants=variants)
+        for key, observation in response["observations"].items():
+            if plan.VARIANT_SEPARATOR not in key:
+                reference[key] = observation
+                continue
+            variant, probe = key.split(plan.VARIANT_SEPARATOR)
+            _, function, mistake, name = variant.split(":")
+            variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
+        return checks.Evidence(student={}, reference=reference,
+                               variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
 
     def reference(self) -> checks.Evidence:
         """The reference and variant observations (computed once, in the background)."""

@@ -82,9 +82,9 @@ class Resolver:
     def __init__(self, finder: SubmissionFinder, functions: dict[str, list[str]]):
         self.finder, self.functions = finder, functions
 
-    def get(self, name: str) -> Any:
-        """The object behind a contract name; raises LookupError with a reason."""
-        module_name, attribute = self.functions[name]
+    def get(self, name: str, use: list[str] | None = None) -> Any:
+        """The object behind a contract name (or the ``[module, attribute]`` given); LookupError with a reason."""
+        module_name, attribute = use or self.functions[name]
         module = sys.modules.get(module_name) or __import__(module_name)
         if not hasattr(module, attribute):
             raise LookupError(f"{attribute} is not defined in {module_name}")
@@ -94,7 +94,7 @@ class Resolver:
 def run_probe(probe: dict, resolver: Resolver, seed: int, trusted: bool) -> dict:
     """Run one probe and return its observation."""
     try:
-        target = resolver.get(probe["function"])
+        target = resolver.get(probe["function"], probe.get("use"))
     except BaseException as error:  # noqa: BLE001
         return {"status": "missing", "error": _error(error, resolver.finder)}
     kind = probe["kind"]

@@ -71,20 +71,23 @@ def _defined_in_mistakes(folder: Path) -> dict[str, list[str]]:
     return names
 
 
-def reference_requests(assignment: Assignment, seed: int, functions: list[str] | None = None) -> list[dict]:
-    """Requests for the trusted worker: the solutions on every probe, each variant on its function's probes."""
+VARIANT_SEPARATOR = "|"
+
+
+def reference_request(assignment: Assignment, seed: int, functions: list[str] | None = None) -> dict:
+    """One request for the trusted worker: the solutions on every probe, then each wrong variant on the
+    probes of the checks that name its mistake (ids ``variant:<function>:<mistake>:<name>|<probe id>``)."""
     files = {p.stem: str(p) for folder in (assignment.solutions, assignment.mistakes) for p in sorted(folder.glob("*.py"))}
     probes = [p for p in student_probes(assignment, functions) if p["kind"] != "differentiable"]
-    base = {"files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0}
-    requests = [{**base, "id": "reference", "probes": probes,
-                 "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions}}]
+    all_probes = list(probes)
     for variant in variants(assignment):
         if functions is not None and variant.function not in functions:
             continue
         spec = assignment.function(variant.function)
         wanted = {probe["id"] for check in spec.checks if variant.mistake in check.mistakes
                   for probe in probes_for_check(spec, check)}
-        requests.append({**base, "id": f"variant:{variant.function}:{variant.mistake}:{variant.attribute}",
-                         "probes": [p for p in probes if p["id"] in wanted],
-                         "functions": {variant.function: [variant.module, variant.attribute]}})
-    return requests
+        prefix = f"variant:{variant.function}:{variant.mistake}:{variant.attribute}{VARIANT_SEPARATOR}"
+        all_probes += [{**p, "id": prefix + p["id"], "use": [variant.module, variant.attribute]}
+                       for p in probes if p["id"] in wanted]
+    return {"id": "reference", "files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0,
+            "probes": all_probes, "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions}}
