@@ -1,0 +1,67 @@
+"""Hostile or broken student code costs only its own functions and never the grader (first items of SECURITY's threat model)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from grader import sandbox
+from grader.engine import Session
+from tests.conftest import SEED, by_function
+
+HOSTILE = {
+    "sys.exit": "import sys\n    sys.exit(0)",
+    "os._exit": "import os\n    os._exit(3)",
+    "KeyboardInterrupt": "raise KeyboardInterrupt",
+    "BaseException": "raise BaseException('bye')",
+    "closes stdout": "import sys\n    sys.stdout.close()\n    sys.stderr.close()\n    return a",
+    "huge allocation": "return torch.empty(2**36)",
+    "hard-coded CUDA": "return a.detach().to('cuda')",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_function_costs_only_itself(name, session, make_submission):
+    body = HOSTILE[name]
+    folder = make_submission({"autograd_basics": {"detached": f"def detached(a):\n    {body}\n"}})
+    result = session.grade(folder)
+    (test,) = by_function(result, "detached")
+    assert test.status in ("fail", "error") and test.score == 0
+    others = [t for t in result.tests if t.function != "detached"]
+    assert all(t.status == "pass" for t in others), [t.message for t in others if t.status != "pass"]
+    if name == "hard-coded CUDA":
+        assert test.mistake == "hard-coded-cuda"
+    if name == "huge allocation":
+        assert "allocate" in test.message or "memory" in test.message.lower()
+
+
+def test_killing_the_worker_costs_only_that_submission(session, make_submission):
+    folder = make_submission({"autograd_basics": {"detached": "def detached(a):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"}})
+    result = session.grade(folder)
+    assert all(t.status == "error" for t in by_function(result, "detached"))
+    assert session.grade(make_submission()).score == result.max_score
+
+
+@pytest.mark.skipif(not sandbox.bwrap_works(), reason="bubblewrap is not available here")
+def test_in_the_sandbox_the_solutions_cannot_be_read_or_imported(course, make_submission):
+    stolen = f"""
+        def backward(x, y, z):
+            return open({str(course.solutions / 'backprop.py')!r}).read()
+        """
+    imported = f"""
+        def sigmoid_derivative(z):
+            import importlib.util
+            spec = importlib.util.spec_from_file_location("reference_backprop", {str(course.solutions / 'backprop.py')!r})
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.sigmoid_derivative(z)
+        """
+    folder = make_submission({"backprop": {"backward": stolen, "sigmoid_derivative": imported}})
+    with Session(course, seed=SEED, sandbox="bwrap", only=["backward", "sigmoid_derivative", "model"]) as grading:
+        result = grading.grade(folder)
+    backward = by_function(result, "backward")[0]
+    assert backward.status == "error" and "No such file or directory" in backward.message
+    assert all(t.score == 0 for t in by_function(result, "sigmoid_derivative"))
+    assert all(t.status == "pass" for t in by_function(result, "model"))
+    assert shutil.which("bwrap")
