@@ -78,6 +78,23 @@ def test_correct_variant_written_differently_passes(name, session, make_submissi
     assert not failing and result.score == result.max_score
 
 
+def _dataset(row_7: str, scale: str) -> str:
+    """A complete SimpleDataset with the given row 7 of X and scaling of y."""
+    return f"""
+        class SimpleDataset(Dataset):
+            def __init__(self):
+                self.X = torch.tensor([[0.5, 0.9], [14.0, 12.0], [15.0, 13.6], [28.0, 22.8], [11.0, 8.1], [8.0, 7.1],
+                                       [3.0, 2.9], {row_7}, [6.0, 5.3], [13.0, 12.0], [21.0, 19.9], [-1.0, 1.5]])
+                self.y = torch.tensor([35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4, 29.1]){scale}
+            def __len__(self):
+                return len(self.X)
+            def __getitem__(self, idx):
+                return {{"input": self.X[idx], "target": self.y[idx]}}
+            def __str__(self):
+                return "Data Size: {{0}}, Input Shape: {{1}}, Target Shape: {{2}}".format(len(self.X), self.X.shape, self.y.shape)
+        """
+
+
 WRONG_VARIANTS = {
     # id: (changes, function, check kind that must catch it, mistake id)
     "loss sum": ({"neuron": {"loss_fn": """
@@ -159,32 +176,10 @@ WRONG_VARIANTS = {
                 b = b - learning_rate * b.grad
             return W, b
         """}}, "learn_autograd", "training", "non-leaf-update"),
-    "unscaled target": ({"neuron": {"SimpleDataset": """
-        class SimpleDataset(Dataset):
-            def __init__(self):
-                self.X = torch.tensor([[0.5, 0.9], [14.0, 12.0], [15.0, 13.6], [28.0, 22.8], [11.0, 8.1], [8.0, 7.1],
-                                       [3.0, 2.9], [-4.0, 0.1], [6.0, 5.3], [13.0, 12.0], [21.0, 19.9], [-1.0, 1.5]])
-                self.y = torch.tensor([35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4, 29.1])
-            def __len__(self):
-                return len(self.X)
-            def __getitem__(self, idx):
-                return {"input": self.X[idx], "target": self.y[idx]}
-            def __str__(self):
-                return "Data Size: {0}, Input Shape: {1}, Target Shape: {2}".format(len(self.X), self.X.shape, self.y.shape)
-        """}}, "SimpleDataset", "dataset", "unscaled-target"),
-    "lecture typo": ({"neuron": {"SimpleDataset": """
-        class SimpleDataset(Dataset):
-            def __init__(self):
-                self.X = torch.tensor([[0.5, 0.9], [14.0, 12.0], [15.0, 13.6], [28.0, 22.8], [11.0, 8.1], [8.0, 7.1],
-                                       [3.0, 2.9], [4.0, 0.1], [6.0, 5.3], [13.0, 12.0], [21.0, 19.9], [-1.0, 1.5]])
-                self.y = torch.tensor([35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4, 29.1]) * 0.01
-            def __len__(self):
-                return len(self.X)
-            def __getitem__(self, idx):
-                return {"input": self.X[idx], "target": self.y[idx]}
-            def __str__(self):
-                return "Data Size: {0}, Input Shape: {1}, Target Shape: {2}".format(len(self.X), self.X.shape, self.y.shape)
-        """}}, "SimpleDataset", "dataset", "lecture-typo-row-7"),
+    "unscaled target": ({"neuron": {"SimpleDataset": _dataset(row_7="[-4.0, 0.1]", scale="")}},
+                        "SimpleDataset", "dataset", "unscaled-target"),
+    "lecture typo": ({"neuron": {"SimpleDataset": _dataset(row_7="[4.0, 0.1]", scale=" * 0.01")}},
+                     "SimpleDataset", "dataset", "lecture-typo-row-7"),
     "mutated input": ({"neuron": {"model": """
         def model(X, W, b):
             X *= W
