@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 CHECK_KINDS = {
@@ -87,7 +87,6 @@ class Assignment:
     functions: tuple[FunctionSpec, ...]
     timeout: float = 10.0
     memory_mb: int = 3072
-    modules: tuple[str, ...] = field(default=())
 
     def function(self, name: str) -> FunctionSpec:
         """The declaration of one function; KeyError if there is none."""
@@ -126,7 +125,6 @@ def load(path: Path) -> Assignment:
         functions=functions,
         timeout=float(settings.get("timeout", 10)),
         memory_mb=int(settings.get("memory_mb", 3072)),
-        modules=tuple(dict.fromkeys(spec.module for spec in functions)),
     )
 
 
