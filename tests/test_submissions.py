@@ -53,7 +53,7 @@ def test_syntax_error_costs_only_that_file(session, make_submission):
 
 
 def test_exception_at_import_costs_only_what_it_touches(session, make_submission):
-    folder = make_submission(extra={})
+    folder = make_submission()
     source = (folder / "backprop.py").read_text()
     (folder / "backprop.py").write_text(source.replace("def gradient(", "raise ValueError('oops')\n\n\ndef gradient(", 1))
     result = session.grade(folder)

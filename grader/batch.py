@@ -1,0 +1,76 @@
+"""Grade a whole class: find the submissions, share them across workers, record each grade as it lands."""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from grader import gradebook, layouts
+from grader.assignment import Assignment
+from grader.engine import Session
+
+
+class ResumeMismatch(ValueError):
+    """``--resume`` with a seed other than the interrupted run's."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Grade only the students whose id hashes to this part (``K/N``, K from 1)."""
+
+    index: int
+    count: int
+
+    def __post_init__(self):
+        if not 1 <= self.index <= self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: K must be between 1 and N")
+
+    def owns(self, student: str) -> bool:
+        """Whether this shard grades the student (stable under adding or removing others)."""
+        return zlib.crc32(student.encode()) % self.count == self.index - 1
+
+
+def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None, workers: int, sandbox: str,
+                shard: Shard | None = None, resume: bool = False,
+                on_start: Callable[[int], None] = lambda total: None,
+                on_result: Callable[[str], None] = lambda student: None) -> gradebook.Summary:
+    """Grade every submission under ``root`` into ``out``; return the class summary."""
+    if resume:
+        previous = gradebook.run_seed(out)
+        if previous is not None and seed is not None and seed != previous:
+            raise ResumeMismatch(f"the interrupted run used --seed {previous}; resume with the same seed")
+        seed = previous if previous is not None else seed
+    with tempfile.TemporaryDirectory(prefix="autograde-class-") as scratch:
+        found = layouts.discover(root, Path(scratch))
+        entries = [e for e in found.entries if shard is None or shard.owns(e.student)]
+        with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1))) as session:
+            book = gradebook.Gradebook(out, assignment, session.seed, resume)
+            todo = [entry for entry in entries if entry.student not in book.records]
+            on_start(len(todo))
+            free = queue.Queue()
+            for index in range(len(session.workers)):
+                free.put(index)
+
+            def grade(entry: layouts.Entry):
+                worker = free.get()
+                try:
+                    return entry, session.grade(entry.path, worker)
+                finally:
+                    free.put(worker)
+
+            try:
+                with ThreadPoolExecutor(max_workers=len(session.workers)) as pool:
+                    for future in as_completed([pool.submit(grade, entry) for entry in todo]):
+                        entry, result = future.result()
+                        book.add(entry.student, result)
+                        on_result(entry.student)
+            finally:
+                book.finish()
+        owned = {e.student for e in entries}
+        records = {k: v for k, v in book.records.items() if k in owned}
+        return gradebook.summarise(records, assignment, found.unrecognised)
