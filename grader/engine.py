@@ -8,6 +8,7 @@ each importing torch once and forking per submission.
 from __future__ import annotations
 
 import ast
+import os
 import random
 import re
 import tempfile
@@ -20,6 +21,9 @@ from grader.results import ERROR, FAIL, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
 
 
+STUDENT_UID_BASE = 61000  # when run as root, worker i's children run as this uid + i
+
+
 class Session:
     """The workers and the reference observations of one grading run."""
 
@@ -30,6 +34,7 @@ class Session:
         self.only = only
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
         self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
+        self.scratch.chmod(0o711)
         self.sandbox = sandbox
         self.workers = [Worker(sandbox, [self.scratch]) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
@@ -60,14 +65,17 @@ class Session:
         """Grade one submission with one of the session's workers."""
         stage = Path(tempfile.mkdtemp(prefix="s-", dir=self.scratch))
         try:
-            return self._grade(path, stage, self.workers[worker_index])
+            return self._grade(path, stage, self.workers[worker_index], worker_index)
         except checks.GraderBug as bug:
             return SubmissionResult(str(path), self.seed, [], internal_error=str(bug))
         finally:
             submission.clear(stage)
 
-    def _grade(self, path: Path, stage: Path, worker: Worker) -> SubmissionResult:
+    def _grade(self, path: Path, stage: Path, worker: Worker, worker_index: int) -> SubmissionResult:
         code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage)
+        uid = STUDENT_UID_BASE + worker_index
+        if os.geteuid() == 0:
+            _give(stage, uid)
         preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
         response = {"observations": {}, "events": [], "load_errors": []}
@@ -75,7 +83,7 @@ class Session:
             request = {"id": str(path), "files": code.module_files(), "seed": self.seed,
                        "functions": {name: [code.definitions[name].source.module, name] for name in runnable},
                        "probes": plan.student_probes(self.assignment, runnable),
-                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb}
+                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb, "uid": uid}
             try:
                 response = worker.request(request)
             except WorkerDied as died:
@@ -114,6 +122,13 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _give(stage: Path, uid: int) -> None:
+    """Make a staged submission readable by its worker's uid only."""
+    for path in (stage, *stage.rglob("*")):
+        os.chown(path, uid, uid)
+    stage.chmod(0o700)
 
 
 def _preflight(spec: FunctionSpec, code: submission.Submission) -> tuple[str, str] | None:

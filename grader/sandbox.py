@@ -8,6 +8,7 @@ which dies with the grader. The solutions, the mistakes and the output folder ar
 
 from __future__ import annotations
 
+import os
 import shutil
 import site
 import subprocess
@@ -54,16 +55,22 @@ def command(mode: str, visible: list[Path]) -> list[str]:
     if mode != "bwrap":
         return worker
     flags = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--die-with-parent", "--new-session",
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
+             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
              "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "OMP_NUM_THREADS", "1"]
-    for path in _readable_paths() + [p.resolve() for p in visible]:
+    bound = _readable_paths() + [p.resolve() for p in visible]
+    for parent in sorted({a for path in bound for a in path.parents if a != Path("/")} - set(bound), key=lambda a: len(a.parts)):
+        flags += ["--perms", "0755", "--dir", str(parent)]
+    for path in bound:
         flags += ["--ro-bind-try", str(path), str(path)]
     return flags + worker
 
 
 def _namespace_flags() -> list[str]:
-    return ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    """New process, network, IPC and host-name namespaces; a user namespace too unless we are root
+    (as root, bwrap keeps the real uid so the worker can hand each child an unprivileged one)."""
+    user = [] if os.geteuid() == 0 else ["--unshare-user"]
+    return [*user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
 
 
 def _readable_paths() -> list[Path]:

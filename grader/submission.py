@@ -15,7 +15,8 @@ from pathlib import Path
 
 from grader.notebook import ConvertedNotebook, NotebookError, convert
 
-MAX_FILE_BYTES = 2 * 2**20
+MAX_FILE_BYTES = 2 * 2**20  # a .py file
+MAX_NOTEBOOK_BYTES = 64 * 2**20  # notebooks carry outputs (plots, logs)
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "site-packages", "node_modules"}
 
 
@@ -125,8 +126,9 @@ def load(root: Path, contract: set[str], stage: Path) -> Submission:
 def _read(source: SourceFile) -> str | None:
     """The file's Python text, or None with ``source.problem`` set."""
     try:
-        if source.path.stat().st_size > MAX_FILE_BYTES:
-            source.problem = f"{source.path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB; not read"
+        limit = MAX_NOTEBOOK_BYTES if source.path.suffix == ".ipynb" else MAX_FILE_BYTES
+        if source.path.stat().st_size > limit:
+            source.problem = f"{source.path.name} is larger than {limit // 2**20} MiB; not read"
             return None
         if source.path.suffix == ".ipynb":
             source.notebook = convert(source.path)

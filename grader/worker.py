@@ -9,14 +9,17 @@ and starts a fresh child at the next function. Only plain JSON leaves a child.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
 import select
 import signal
+import stat
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 
 import torch
@@ -106,11 +109,15 @@ def _run_child(request: dict, start: int, progress: Progress) -> int:
                 index = message["index"] + 1
             elif "done" in message:
                 return len(probes)
+            elif "internal_error" in message:
+                raise RuntimeError(f"the grading harness failed in the child process:\n{message['internal_error']}")
         outcome = "timeout" if message == "timeout" else "crash"
     finally:
         _kill_group(pid)
         status = _reap(pid)
         os.close(read_end)
+        if "uid" in request and can_drop_privileges():
+            _kill_user(request["uid"])
     function = current or probes[index]["function"]
     progress.events.append({"function": function, "event": outcome, "module": loading,
                             "detail": _describe_exit(status) if outcome == "crash" else f"{request['timeout']:g} s"})
@@ -122,23 +129,28 @@ def _run_child(request: dict, start: int, progress: Progress) -> int:
 
 
 def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
-    """The child: isolate, limit, load the code lazily and run the probes from ``start``."""
+    """The child: isolate, limit, load the code lazily and run the probes from ``start``.
+
+    An exception that escapes the probe loop is the grader's, never the student's: it is sent as
+    ``internal_error`` so the run reports a grader bug.
+    """
+    out = os.fdopen(write_end, "w", buffering=1)
+
+    def send(message: dict) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
     try:
         os.setsid()
+        if "uid" in request and can_drop_privileges():
+            _drop_privileges(request["uid"])
         _apply_limits(request)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        scratch = tempfile.mkdtemp(prefix="autograde-")
-        os.chdir(scratch)
-        out = os.fdopen(write_end, "w", buffering=1)
+        os.chdir(tempfile.mkdtemp(prefix="autograde-"))
         os.closerange(3, write_end)
         os.closerange(write_end + 1, 1024)
-
-        def send(message: dict) -> None:
-            out.write(json.dumps(message) + "\n")
-            out.flush()
-
         finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}))
         finder.install()
         sys.path[:0] = request.get("paths", [])
@@ -156,6 +168,11 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
             reported = len(finder.errors)
             send({"probe": probe["id"], "index": index, "observation": observation, "load_errors": errors})
         send({"done": True})
+    except BaseException:  # noqa: BLE001 - reported as the grader's own failure
+        try:
+            send({"internal_error": traceback.format_exc(limit=8)})
+        except BaseException:  # noqa: BLE001 - the channel itself is gone
+            pass
     finally:
         os._exit(0)
 
@@ -170,7 +187,62 @@ def _apply_limits(request: dict) -> None:
     cpu = int(request["timeout"] * len(request["probes"])) + 30
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
-    resource.setrlimit(resource.RLIMIT_NPROC, (256, 256))
+    processes = len(_processes_of(os.getuid())) + 32
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+
+
+@functools.cache
+def can_drop_privileges() -> bool:
+    """Root, with a Python installation that an unprivileged user can read (else imports would fail)."""
+    if os.geteuid() != 0:
+        return False
+    for entry in {sys.prefix, sys.base_prefix, *sys.path}:
+        if not entry or not os.path.isdir(entry):
+            continue
+        path = os.path.realpath(entry)
+        while path != "/":
+            mode = os.stat(path).st_mode
+            if not mode & stat.S_IXOTH or (path == os.path.realpath(entry) and not mode & stat.S_IROTH):
+                return False
+            path = os.path.dirname(path)
+    return True
+
+
+def _drop_privileges(uid: int) -> None:
+    """Run as an unprivileged user of the worker's own: the process limit applies, the worker and
+    every root-owned file are out of reach, and other workers' staged code is unreadable."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _processes_of(uid: int) -> list[int]:
+    """Process ids owned by ``uid`` (in this process namespace)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as handle:
+                    owner = next(line for line in handle if line.startswith("Uid:")).split()[1]
+            except (OSError, StopIteration):
+                continue
+            if int(owner) == uid:
+                found.append(int(entry))
+    return found
+
+
+def _kill_user(uid: int) -> None:
+    """Kill whatever the code left running under its uid, including processes that left the group."""
+    for _ in range(3):
+        victims = _processes_of(uid)
+        if not victims:
+            return
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
 
 
 class _LineReader:

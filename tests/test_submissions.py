@@ -145,3 +145,40 @@ def test_internal_error_is_reported_as_such(tmp_path, course):
                                        "--only", "backward", "--sandbox", "process"])
     assert result.exit_code == 3
     assert "INTERNAL ERROR in the grader (not your fault" in result.output
+
+
+def test_malformed_files_get_a_clear_message_and_cost_only_themselves(session, make_submission, course):
+    folder = make_submission()
+    (folder / "notes.ipynb").write_text("{ this is not json")
+    (folder / "binary.py").write_bytes(b"\x00\x01\x02ELF")
+    (folder / "latin1.py").write_bytes("# caf\xe9\nx = 1\n".encode("latin-1"))
+    (folder / "linked").symlink_to(course.solutions)
+    result = session.grade(folder)
+    assert result.score == result.max_score
+    warnings = "\n".join(result.warnings)
+    assert "notes.ipynb is not a readable notebook" in warnings
+    assert "binary.py is a binary file, not Python source" in warnings
+    assert "latin1.py is not UTF-8 text" in warnings
+    assert "linked" not in warnings
+
+
+def test_symlinked_code_is_not_read(session, make_submission, course):
+    folder = make_submission()
+    (folder / "backprop.py").unlink()
+    (folder / "backprop.py").symlink_to(course.solutions / "backprop.py")
+    result = session.grade(folder)
+    assert all(t.status == "error" and "not found" in t.message for t in by_function(result, "gradient"))
+
+
+def test_notebook_with_huge_outputs_grades(session, course, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    for name in ("neuron", "backprop", "autograd_loop", "autograd_basics"):
+        text = (course.solutions / f"{name}.py").read_text()
+        cell = nbformat.v4.new_code_cell("\n".join(line for line in text.splitlines()
+                                                   if not line.startswith(("from neuron import", "from backprop import"))))
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 5_000_000)]
+        notebook.cells.append(cell)
+    path = tmp_path / "big.ipynb"
+    nbformat.write(notebook, str(path))
+    assert path.stat().st_size > 20_000_000
+    assert session.grade(path).score == course.max_score

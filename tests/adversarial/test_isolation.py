@@ -61,7 +61,8 @@ def test_in_the_sandbox_the_solutions_cannot_be_read_or_imported(course, make_su
     with Session(course, seed=SEED, sandbox="bwrap", only=["backward", "sigmoid_derivative", "model"]) as grading:
         result = grading.grade(folder)
     backward = by_function(result, "backward")[0]
-    assert backward.status == "error" and "No such file or directory" in backward.message
+    assert backward.status == "error"
+    assert "No such file or directory" in backward.message or "Permission denied" in backward.message
     assert all(t.score == 0 for t in by_function(result, "sigmoid_derivative"))
     assert all(t.status == "pass" for t in by_function(result, "model"))
     assert shutil.which("bwrap")
