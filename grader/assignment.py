@@ -87,6 +87,12 @@ class Assignment:
     functions: tuple[FunctionSpec, ...]
     timeout: float = 10.0
     memory_mb: int = 3072
+    answer_key: Path | None = None
+
+    @property
+    def has_solutions(self) -> bool:
+        """Whether the reference solutions are here (an instructor's course, not a student release)."""
+        return self.solutions.is_dir() and any(self.solutions.glob("*.py"))
 
     def function(self, name: str) -> FunctionSpec:
         """The declaration of one function; KeyError if there is none."""
@@ -125,6 +131,7 @@ def load(path: Path) -> Assignment:
         functions=functions,
         timeout=float(settings.get("timeout", 10)),
         memory_mb=int(settings.get("memory_mb", 3072)),
+        answer_key=root / settings["answer_key"] if "answer_key" in settings else None,
     )
 
 

@@ -51,6 +51,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence) -> TestResul
                         max_score=check.points, status=PASS)
     for probe in probes_for_check(spec, check):
         observed = evidence.student.get(probe["id"])
+        result.duration += sum(call.get("seconds", 0.0) for call in (observed or {}).get("calls", []))
         expected = evidence.reference.get(probe["id"]) if check.kind != "differentiable" else _NO_REFERENCE
         if expected is None or expected.get("status") != "ok":
             raise GraderBug(f"the reference produced no observation for {probe['id']}")

@@ -4,22 +4,42 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 from pathlib import Path
 
 import click
 
-from grader import __version__, assignment, batch, gradebook, sandbox
+from grader import __version__, answer_key, assignment, batch, gradebook, release as releases, sandbox, validate as validation
 from grader.engine import Session
-from grader.reporters import json_report, summary as summary_report, terminal
+from grader.reporters import classroom, github, gradescope, json_report, junit, summary as summary_report, terminal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+CHECK_FORMATS = {
+    "text": lambda result, course: terminal.render(result),
+    "json": lambda result, course: json_report.render(result),
+    "classroom": lambda result, course: classroom.render(result),
+    "gradescope": lambda result, course: gradescope.render(result),
+    "junit": junit.render,
+}
 
 
 def _load_assignment(path: Path | None) -> assignment.Assignment:
     try:
         return assignment.load(path or assignment.find())
     except assignment.AssignmentError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def _answer_key(course: assignment.Assignment) -> answer_key.AnswerKey | None:
+    """None when the solutions are here; else the release's answer key."""
+    if course.has_solutions:
+        return None
+    if course.answer_key is None:
+        raise click.UsageError(f"{course.root} has neither solutions/ nor an answer key: nothing to grade against")
+    try:
+        return answer_key.load(course.answer_key)
+    except answer_key.AnswerKeyError as error:
         raise click.UsageError(str(error)) from error
 
 
@@ -53,7 +73,8 @@ def main() -> None:
 @main.command()
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Grade only this function (repeatable).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "output_format", type=click.Choice(list(CHECK_FORMATS)), default="text", show_default=True,
+              help="text for people; json; classroom (GitHub Classroom); gradescope (results.json); junit (XML).")
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs (default: a fresh one).")
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True,
               help="Isolation of student code.")
@@ -70,9 +91,15 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     if unknown:
         raise click.BadParameter(f"no function {', '.join(unknown)} in {course.name}; known: "
                                  + ", ".join(spec.name for spec in course.functions), param_hint="--only")
-    with Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None) as session:
+    key = _answer_key(course)
+    try:
+        session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key)
+    except answer_key.AnswerKeyError as error:
+        raise click.BadParameter(str(error), param_hint="--seed") from error
+    with session:
         result = session.grade(path)
-    click.echo(json_report.render(result) if output_format == "json" else terminal.render(result), nl=False)
+    click.echo(CHECK_FORMATS[output_format](result, course), nl=False)
+    github.publish(result)
     sys.exit(EXIT_INTERNAL if result.internal_error else EXIT_OK if result.passed else EXIT_FAILED)
 
 
@@ -139,3 +166,39 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
     (out / gradebook.RUN_FILE).write_text(json.dumps({"seed": seeds.pop(), "assignment": course.name}))
     summary = gradebook.summarise(records, course, [])
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the student bundle here (stubs, declarations, answer key; no solution code).")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeded input sets in the answer key.")
+@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+def release(out: Path | None, seeds: int, assignment_path: Path | None) -> None:
+    """Generate exercises/ from solutions/; with --out, also write the student bundle."""
+    course = _load_assignment(assignment_path)
+    if not course.has_solutions:
+        raise click.UsageError(f"no solutions in {course.solutions}")
+    try:
+        written = releases.generate_exercises(course.solutions, course.exercises)
+        click.echo(f"wrote {len(written)} stubs to {course.exercises}")
+        if out is not None:
+            if out.exists() and any(out.iterdir()):
+                raise click.UsageError(f"{out} is not empty")
+            releases.write_bundle(course, out, [random.randrange(2**31) for _ in range(seeds)])
+            click.echo(f"wrote the student bundle to {out} (answer key with {seeds} seeds, no solution code)")
+    except releases.MarkerError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@main.command()
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True)
+@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+def validate(sandbox_mode: str, assignment_path: Path | None) -> None:
+    """Pre-flight an assignment: stubs in sync, solutions 100%, stubs 0, every mistake caught."""
+    course = _load_assignment(assignment_path)
+    report = validation.validate(course, _sandbox_mode(sandbox_mode))
+    for ok, line in report:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+    failed = sum(not ok for ok, _ in report)
+    click.echo(f"{len(report) - failed} ok, {failed} failed")
+    sys.exit(EXIT_OK if not failed else EXIT_FAILED)

@@ -14,11 +14,15 @@ import re
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import checks, plan, submission
 from grader.assignment import Assignment, FunctionSpec
 from grader.results import ERROR, FAIL, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
+
+if TYPE_CHECKING:
+    from grader.answer_key import AnswerKey
 
 
 STUDENT_UID_BASE = 61000  # when run as root, worker i's children run as this uid + i
@@ -28,7 +32,7 @@ class Session:
     """The workers and the reference observations of one grading run."""
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
-                 only: list[str] | None = None, workers: int = 1):
+                 only: list[str] | None = None, workers: int = 1, key: "AnswerKey | None" = None):
         self.assignment = assignment
         self.seed = seed if seed is not None else random.randrange(2**31)
         self.only = only
@@ -38,24 +42,11 @@ class Session:
         self.sandbox = sandbox
         self.workers = [Worker(sandbox, [self.scratch]) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._reference: Future = self._pool.submit(self._compute_reference)
-
-    def _compute_reference(self) -> checks.Evidence:
-        with Worker("trusted") as worker:
-            response = worker.request(plan.reference_request(self.assignment, self.seed, self.only))
-        if "internal_error" in response or response["events"] or response["load_errors"]:
-            problem = response.get("internal_error") or response["events"] or response["load_errors"]
-            raise checks.GraderBug(f"the reference run failed: {problem}")
-        reference, variants = {}, {}
-        for key, observation in response["observations"].items():
-            if plan.VARIANT_SEPARATOR not in key:
-                reference[key] = observation
-                continue
-            variant, probe = key.split(plan.VARIANT_SEPARATOR)
-            _, function, mistake, name = variant.split(":")
-            variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
-        return checks.Evidence(student={}, reference=reference,
-                               variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
+        if key is not None:
+            self.seed = key.choose(seed)
+            self._reference: Future = self._pool.submit(key.evidence, self.seed)
+        else:
+            self._reference = self._pool.submit(compute_reference, assignment, self.seed, only)
 
     def reference(self) -> checks.Evidence:
         """The reference and variant observations (computed once, in the background)."""
@@ -122,6 +113,25 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None) -> checks.Evidence:
+    """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
+    with Worker("trusted") as worker:
+        response = worker.request(plan.reference_request(assignment, seed, only))
+    if "internal_error" in response or response["events"] or response["load_errors"]:
+        problem = response.get("internal_error") or response["events"] or response["load_errors"]
+        raise checks.GraderBug(f"the reference run failed: {problem}")
+    reference, variants = {}, {}
+    for key, observation in response["observations"].items():
+        if plan.VARIANT_SEPARATOR not in key:
+            reference[key] = observation
+            continue
+        variant, probe = key.split(plan.VARIANT_SEPARATOR)
+        _, function, mistake, name = variant.split(":")
+        variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
+    return checks.Evidence(student={}, reference=reference,
+                           variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
 
 
 def _give(stage: Path, uid: int) -> None:

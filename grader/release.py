@@ -8,6 +8,7 @@ else (docstrings, imports, helpers, printing, ``main()``) is kept verbatim.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -63,3 +64,64 @@ def generate_exercises(solutions: Path, exercises: Path) -> list[Path]:
         target.write_text(stub_source(path.read_text(encoding="utf-8"), str(path)), encoding="utf-8")
         written.append(target)
     return written
+
+
+def stub_notebook(path: Path, target: Path) -> None:
+    """The student version of a solution notebook: marked regions stubbed, every output cleared."""
+    import nbformat  # only notebook releases pay for it
+
+    notebook = nbformat.read(str(path), as_version=4)
+    for number, cell in enumerate(notebook.cells, start=1):
+        if cell.cell_type == "code":
+            cell.source = stub_source(cell.source, f"{path.name} cell {number}")
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(notebook, str(target))
+
+
+def secrets(solutions: Path) -> tuple[set[str], list[str]]:
+    """What must never reach students: each marked region's text, and its lines that appear nowhere
+    in the public part of the solutions (stubs, docstrings, hints, ``main()``)."""
+    texts = []
+    for path in list(solutions.glob("*.py")) + list(solutions.glob("*.ipynb")):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".ipynb":
+            text = "\n".join("".join(cell["source"]) for cell in json.loads(text)["cells"])
+        texts.append((path, text))
+    public = "\n".join(stub_source(text, str(path)) for path, text in texts)
+    lines, regions = set(), []
+    for _, text in texts:
+        for region in solution_regions(text):
+            code = "\n".join(line for line in region.splitlines() if not line.strip().startswith(HINT))
+            regions.append(code)
+            lines |= {line.strip() for line in code.splitlines() if len(line.strip()) > 8 and line.strip() not in public}
+    return lines, regions
+
+
+def leaks(bundle: Path, solutions: Path) -> list[str]:
+    """Every secret line or region of the solutions found in any file of the bundle (must be empty)."""
+    lines, regions = secrets(solutions)
+    found = []
+    for file in (p for p in bundle.rglob("*") if p.is_file()):
+        text = file.read_bytes().decode("utf-8", errors="replace")
+        found += [f"{file.relative_to(bundle)}: {line}" for line in sorted(lines) if line in text]
+        found += [f"{file.relative_to(bundle)}: a whole solution region" for region in regions if region and region in text]
+    return found
+
+
+def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
+    """The student release in ``out``: stubs, the declarations, the answer key; no solution code."""
+    from grader import answer_key
+
+    generate_exercises(assignment.solutions, out / "exercises")
+    for notebook in sorted(assignment.solutions.glob("*.ipynb")):
+        stub_notebook(notebook, out / "exercises" / notebook.name)
+    declarations = (assignment.root / "assignment.toml").read_text(encoding="utf-8")
+    declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key)\s*=.*\n", "", declarations)
+    declarations = declarations.replace("[assignment]\n", '[assignment]\nanswer_key = "answer-key.json"\n', 1)
+    (out / "assignment.toml").write_text(declarations, encoding="utf-8")
+    key = answer_key.build(assignment, seeds)
+    (out / "answer-key.json").write_text(json.dumps(key), encoding="utf-8")
+    found = leaks(out, assignment.solutions)
+    if found:
+        raise MarkerError("the release would contain solution code:\n" + "\n".join(found[:10]))
+    return out

@@ -27,6 +27,7 @@ class TestResult:
     file: str | None = None
     line: int | None = None
     hint: str = ""
+    duration: float = 0.0
 
     @property
     def score(self) -> float:

@@ -1,0 +1,84 @@
+"""The answer key: what the reference and each wrong variant produce on a bank of seeded inputs.
+
+A student release carries the key instead of the solutions: numbers, shapes and flags, never
+code. ``check`` judges against it exactly as against the solutions, on one of the key's seeds.
+Instructors keep grading with the solutions and fresh seeds, which the key never showed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import __version__, checks
+from grader.assignment import Assignment
+from grader.engine import compute_reference
+
+KEY_VERSION = 1
+_DROPPED = ("output", "inputs", "label")  # not needed to judge; keeps the key small and free of prints
+
+
+class AnswerKeyError(ValueError):
+    """The answer key is missing, unreadable, or lacks the asked seed."""
+
+
+def _slim(observations: dict) -> dict:
+    slim = {}
+    for probe, observation in observations.items():
+        calls = [{k: v for k, v in call.items() if k not in _DROPPED} for call in observation.get("calls", [])]
+        slim[probe] = {**observation, "calls": calls}
+    return slim
+
+
+def build(assignment: Assignment, seeds: list[int]) -> dict:
+    """The key for these seeds, computed from the solutions and the wrong variants."""
+    entries = {}
+    for seed in seeds:
+        evidence = compute_reference(assignment, seed)
+        entries[str(seed)] = {
+            "reference": _slim(evidence.reference),
+            "variants": {function: [[mistake, _slim(observations)] for mistake, observations in found]
+                         for function, found in evidence.variants.items()},
+        }
+    return {"version": KEY_VERSION, "assignment": assignment.name, "autograde": __version__, "seeds": entries}
+
+
+@dataclass
+class AnswerKey:
+    """A loaded key."""
+
+    path: Path
+    entries: dict
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds the key has answers for."""
+        return sorted(int(seed) for seed in self.entries)
+
+    def choose(self, seed: int | None) -> int:
+        """The asked seed (which must be in the key), or one of the key's at random."""
+        if seed is None:
+            return random.choice(self.seeds)
+        if str(seed) not in self.entries:
+            raise AnswerKeyError(f"the answer key has no seed {seed}; it has {', '.join(map(str, self.seeds))}")
+        return seed
+
+    def evidence(self, seed: int) -> checks.Evidence:
+        """The reference and variant observations for one seed."""
+        entry = self.entries[str(seed)]
+        variants = {function: [(mistake, observations) for mistake, observations in found]
+                    for function, found in entry["variants"].items()}
+        return checks.Evidence(student={}, reference=entry["reference"], variants=variants)
+
+
+def load(path: Path) -> AnswerKey:
+    """Read an answer key file."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AnswerKeyError(f"cannot read the answer key {path}: {error}") from error
+    if document.get("version") != KEY_VERSION:
+        raise AnswerKeyError(f"{path} is an answer key of version {document.get('version')}; this autograde reads {KEY_VERSION}")
+    return AnswerKey(path, document["seeds"])

@@ -1,0 +1,68 @@
+"""GitHub Classroom's autograding result object, as its grading reporter action reads it.
+
+The reporter (classroom-resources/autograding-grading-reporter@v1) reads, for each runner id,
+the environment variable ``<ID>_RESULTS``: base64 of this object. It sums ``tests[].score`` (as
+numbers) into "Points x/y" and fails the job when the top-level status is ``fail`` or ``error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from grader.results import ERROR, FAIL, PASS, SubmissionResult
+
+MESSAGE_LIMIT = 300
+
+
+def document(result: SubmissionResult) -> dict:
+    """The result object, with partial credit per check."""
+    statuses = {test.status for test in result.tests}
+    status = ERROR if result.internal_error or ERROR in statuses else FAIL if FAIL in statuses else PASS
+    return {
+        "version": 1,
+        "status": status,
+        "max_score": result.max_score,
+        "tests": [{
+            "name": test.name,
+            "status": test.status,
+            "score": test.score,
+            "message": short_message(test.message, test.mistake),
+            "test_code": f"autograde check --only {test.function}",
+            "filename": relative(test.file),
+            "line_no": test.line or 0,
+            "duration": round(test.duration * 1000),
+        } for test in result.tests],
+    }
+
+
+def short_message(message: str, mistake: str | None) -> str:
+    """A message short enough to read in the Actions log."""
+    text = f"[{mistake}] {message}" if mistake else message
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
+def relative(path: str | None) -> str:
+    """The file relative to the working folder (the repository), or as given."""
+    if not path:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def encoded(result: SubmissionResult) -> str:
+    """The object as the reporter expects it: base64 of its JSON."""
+    return base64.b64encode(json.dumps(document(result)).encode()).decode()
+
+
+def render(result: SubmissionResult) -> str:
+    """The object as JSON on stdout; appended as ``result=<base64>`` to ``$GITHUB_OUTPUT`` when set."""
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output:
+        with open(output, "a", encoding="utf-8") as handle:
+            handle.write(f"result={encoded(result)}\n")
+    return json.dumps(document(result), indent=2) + "\n"

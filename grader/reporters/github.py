@@ -1,0 +1,48 @@
+"""Inside GitHub Actions: a Markdown job summary and error annotations on the student's lines."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from grader.reporters import terminal
+from grader.reporters.classroom import relative, short_message
+from grader.results import ERROR, PASS, SubmissionResult
+
+MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
+
+
+def escape_data(text: str) -> str:
+    """Escape a workflow-command message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a workflow-command property value."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations(result: SubmissionResult) -> list[str]:
+    """``::error file=…,line=…,title=…::message`` lines, worst first, at most ten."""
+    failing = [test for test in result.tests if test.status != PASS]
+    failing.sort(key=lambda t: (t.status != ERROR, -t.max_score))
+    lines = []
+    for test in failing[:MAX_ANNOTATIONS]:
+        properties = [f"title={escape_property(f'{test.name} ({test.score:g}/{test.max_score:g})')}"]
+        if test.file:
+            properties = [f"file={escape_property(relative(test.file))}", f"line={test.line or 1}", *properties]
+        lines.append(f"::error {','.join(properties)}::{escape_data(short_message(test.message, test.mistake))}")
+    return lines
+
+
+def publish(result: SubmissionResult) -> None:
+    """When running in GitHub Actions: append the job summary and print the annotations."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(Path(summary), "a", encoding="utf-8") as handle:
+            handle.write(terminal.render(result, markdown=True))
+    for line in annotations(result):
+        print(line, file=sys.stderr, flush=True)  # the runner reads workflow commands from stderr too

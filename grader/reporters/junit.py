@@ -1,0 +1,47 @@
+"""JUnit XML: one testsuite per exercise module, one testcase per check, for any CI's test reporter."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
+
+from grader.assignment import Assignment
+from grader.results import ERROR, FAIL, SubmissionResult
+
+
+def render(result: SubmissionResult, assignment: Assignment) -> str:
+    """The XML document."""
+    modules = {spec.name: spec.module for spec in assignment.functions}
+    suites: dict[str, list] = defaultdict(list)
+    for test in result.tests:
+        suites[modules.get(test.function, "autograde")].append(test)
+    root = ElementTree.Element("testsuites", name=f"autograde {assignment.name}", tests=str(len(result.tests)),
+                               failures=str(sum(t.status == FAIL for t in result.tests)),
+                               errors=str(sum(t.status == ERROR for t in result.tests)))
+    for module, tests in suites.items():
+        suite = ElementTree.SubElement(root, "testsuite", name=module, tests=str(len(tests)),
+                                       failures=str(sum(t.status == FAIL for t in tests)),
+                                       errors=str(sum(t.status == ERROR for t in tests)),
+                                       time=f"{sum(t.duration for t in tests):.3f}")
+        for test in tests:
+            attributes = {"classname": f"{module}.{test.function}", "name": test.name, "time": f"{test.duration:.3f}"}
+            if test.file:
+                attributes |= {"file": test.file, "line": str(test.line or 0)}
+            case = ElementTree.SubElement(suite, "testcase", attributes)
+            ElementTree.SubElement(case, "properties")
+            properties = case.find("properties")
+            for name, value in (("points", f"{test.score:g}"), ("max_points", f"{test.max_score:g}"), ("mistake", test.mistake)):
+                if value:
+                    ElementTree.SubElement(properties, "property", name=name, value=value)
+            if test.status in (FAIL, ERROR):
+                outcome = ElementTree.SubElement(case, "failure" if test.status == FAIL else "error",
+                                                 message=test.message[:500], type=test.mistake or test.status)
+                outcome.text = "\n".join([test.message, *test.details] + ([f"hint: {test.hint}"] if test.hint else []))
+            if test.output:
+                ElementTree.SubElement(case, "system-out").text = test.output
+    if result.internal_error:
+        suite = ElementTree.SubElement(root, "testsuite", name="autograde", tests="1", failures="0", errors="1")
+        case = ElementTree.SubElement(suite, "testcase", classname="autograde", name="internal grader error")
+        ElementTree.SubElement(case, "error", message="internal grader error", type="internal").text = result.internal_error
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

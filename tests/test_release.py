@@ -1,0 +1,105 @@
+"""Instructor authoring: one source, a student release without solution code, a key that grades alike, validate."""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from grader import answer_key, assignment
+from grader.cli import main
+from grader.engine import Session
+from grader.release import leaks, secrets, stub_notebook, write_bundle
+from grader.validate import validate
+from tests.conftest import ROOT
+from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
+
+KEY_SEEDS = [101, 202]
+
+
+@pytest.fixture(scope="module")
+def bundle(course, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle")
+    return write_bundle(course, out, KEY_SEEDS)
+
+
+def test_bundle_has_stubs_declarations_and_key_but_no_solution_code(bundle, course):
+    lines, regions = secrets(course.solutions)
+    assert len(lines) > 40 and len(regions) == 21
+    assert leaks(bundle, course.solutions) == []
+    assert not list(bundle.rglob("*.pyc")) and not (bundle / "solutions").exists() and not (bundle / "mistakes").exists()
+    assert sorted(p.name for p in (bundle / "exercises").iterdir()) == sorted(p.name for p in course.exercises.glob("*.py"))
+    released = assignment.load(bundle / "assignment.toml")
+    assert not released.has_solutions and released.answer_key == bundle / "answer-key.json"
+    assert [spec.name for spec in released.functions] == [spec.name for spec in course.functions]
+
+
+def test_leak_detector_finds_planted_solution_code(bundle, course, tmp_path):
+    copy = shutil.copytree(bundle, tmp_path / "copy")
+    (copy / "exercises" / "notes.txt").write_text("W_grad = torch.mean(dl_dy * ds_dz * X, dim=0)\n")
+    assert leaks(copy, course.solutions) == ["exercises/notes.txt: W_grad = torch.mean(dl_dy * ds_dz * X, dim=0)"]
+
+
+SAMPLES = ["matmul model", "gradient by matmul", "optimizer re-created each step, zero before backward"]
+WRONG_SAMPLES = ["loss sum", "gradient factor 2", "never zeroed", "zero_grad before step", "mutated input", "lecture typo"]
+
+
+@pytest.fixture(scope="module")
+def key_and_solution_sessions(bundle, course):
+    key = answer_key.load(bundle / "answer-key.json")
+    released = assignment.load(bundle / "assignment.toml")
+    with Session(released, seed=KEY_SEEDS[1], sandbox="process", key=key) as from_key, \
+            Session(course, seed=KEY_SEEDS[1], sandbox="process") as from_solutions:
+        yield from_key, from_solutions
+
+
+@pytest.mark.parametrize("name", SAMPLES + WRONG_SAMPLES)
+def test_key_and_solutions_give_the_same_verdicts(name, key_and_solution_sessions, course, tmp_path):
+    changes = CORRECT_VARIANTS[name] if name in CORRECT_VARIANTS else WRONG_VARIANTS[name][0]
+    folder = build_submission(course.solutions, tmp_path / "s", changes)
+    from_key, from_solutions = key_and_solution_sessions
+    by_key, by_solutions = from_key.grade(folder), from_solutions.grade(folder)
+    verdicts = lambda result: [(t.name, t.status, t.mistake, t.message) for t in result.tests]  # noqa: E731
+    assert verdicts(by_key) == verdicts(by_solutions)
+
+
+def test_check_from_the_bundle_cli(bundle, monkeypatch):
+    monkeypatch.chdir(bundle)
+    result = CliRunner().invoke(main, ["check", "exercises", "--sandbox", "process", "--only", "model"])
+    assert result.exit_code == 1 and "not implemented yet" in result.output
+    solved = CliRunner().invoke(main, ["check", str(ROOT / "solutions"), "--sandbox", "process", "--seed", "101"])
+    assert solved.exit_code == 0, solved.output
+    wrong_seed = CliRunner().invoke(main, ["check", "exercises", "--seed", "7"])
+    assert wrong_seed.exit_code == 2 and "has no seed 7" in wrong_seed.output
+
+
+def test_validate_passes_on_the_shipped_course(course):
+    report = validate(course)
+    assert all(ok for ok, _ in report), [line for ok, line in report if not ok]
+    assert sum("caught by" in line for _, line in report) == 28
+
+
+def test_validate_fails_loudly_when_a_stub_drifts(course, tmp_path):
+    copy = tmp_path / "course"
+    for part in ("solutions", "exercises", "mistakes"):
+        shutil.copytree(course.root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(course.root / "assignment.toml", copy)
+    stub = copy / "exercises" / "backprop.py"
+    stub.write_text(stub.read_text().replace("def gradient(W, b, X, y):", "def gradient(W, b, X, y_pred, y):"))
+    result = CliRunner().invoke(main, ["validate", "--assignment", str(copy / "assignment.toml"), "--sandbox", "process"])
+    assert result.exit_code == 1
+    assert "FAIL exercises/backprop.py differs from its solution's stub" in result.output
+
+
+def test_notebook_release_stubs_regions_and_clears_outputs(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    ### HINT: double it\n    return 2 * x\n    ### END SOLUTION\n")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="the answer is 42")]
+    notebook.cells.append(cell)
+    nbformat.write(notebook, str(tmp_path / "sol.ipynb"))
+    stub_notebook(tmp_path / "sol.ipynb", tmp_path / "ex.ipynb")
+    released = nbformat.read(str(tmp_path / "ex.ipynb"), as_version=4)
+    assert released.cells[0].source == "def f(x):\n    raise NotImplementedError('double it')\n"
+    assert released.cells[0].outputs == [] and "42" not in (tmp_path / "ex.ipynb").read_text()
