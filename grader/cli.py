@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, answer_key, assignment, batch, gradebook, release as releases, sandbox, validate as validation
+from grader import __version__, answer_key, assignment, batch, gradebook, integrations, release as releases, sandbox
+from grader import validate as validation
 from grader.engine import Session
 from grader.reporters import classroom, github, gradescope, json_report, junit, summary as summary_report, terminal
 
@@ -202,3 +203,27 @@ def validate(sandbox_mode: str, assignment_path: Path | None) -> None:
     failed = sum(not ok for ok, _ in report)
     click.echo(f"{len(report) - failed} ok, {failed} failed")
     sys.exit(EXIT_OK if not failed else EXIT_FAILED)
+
+
+@main.group()
+def init() -> None:
+    """Write ready integration files for a student release (made with `autograde release --out`)."""
+
+
+@init.command("classroom")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--install", default="autograde", show_default=True,
+              help="pip requirement that installs autograde in the workflow (e.g. a git URL with a tag).")
+@click.option("--torch", "torch_requirement", default=integrations.DEFAULT_TORCH, show_default=True)
+def init_classroom(bundle: Path, install: str, torch_requirement: str) -> None:
+    """Write BUNDLE/.github/workflows/classroom.yml for the GitHub Classroom template repository."""
+    click.echo(f"wrote {integrations.write_classroom(bundle, install, torch_requirement)}")
+
+
+@init.command("gradescope")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"), show_default=True)
+@click.option("--torch", "torch_requirement", default=integrations.DEFAULT_TORCH, show_default=True)
+def init_gradescope(bundle: Path, out: Path, torch_requirement: str) -> None:
+    """Build the Gradescope autograder zip (setup.sh, run_autograder) that grades with BUNDLE."""
+    click.echo(f"wrote {integrations.write_gradescope(bundle, out, torch_requirement)}")

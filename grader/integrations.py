@@ -1,0 +1,105 @@
+"""Ready-made integration files: the GitHub Classroom workflow and the Gradescope autograder zip.
+
+Both grade the student release (see ``autograde release --out``): the stubs, the declarations and
+the answer key, never the solutions.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import grader
+
+RUNNER_ID = "autograde"  # the reporter accepts letters and digits only
+DEFAULT_TORCH = "torch==2.13.0"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+CLASSROOM_WORKFLOW = """\
+# GitHub Classroom autograding with autograde: one check step, then Classroom's reporter.
+# The reporter reads {runner_upper}_RESULTS (base64 JSON written by `--format classroom` to the
+# step output), shows "Points x/y" and fails the job when a check fails.
+name: Autograding
+on: [push, workflow_dispatch, repository_dispatch]
+permissions:
+  checks: write
+  actions: read
+  contents: read
+jobs:
+  run-autograding-tests:
+    runs-on: ubuntu-latest
+    if: github.actor != 'github-classroom[bot]'
+    timeout-minutes: 15
+    steps:
+      - name: Checkout code
+        uses: actions/checkout@v4
+      - name: Set up Python
+        uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install PyTorch (CPU build) and autograde
+        run: |
+          sudo apt-get install -y bubblewrap || true
+          python -m pip install "{torch}" --index-url {torch_index}
+          python -m pip install "{install}"
+      - name: Grade
+        id: {runner}
+        run: autograde check {exercises} --format classroom
+      - name: Autograding Reporter
+        if: always()
+        uses: classroom-resources/autograding-grading-reporter@v1
+        env:
+          {runner_upper}_RESULTS: "${{{{ steps.{runner}.outputs.result }}}}"
+        with:
+          runners: {runner}
+"""
+
+GRADESCOPE_SETUP = """\
+#!/usr/bin/env bash
+# Gradescope runs this once to build the autograder image.
+set -euo pipefail
+apt-get update -q && apt-get install -y -q python3 python3-venv python3-pip bubblewrap
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install -q "{torch}" --index-url {torch_index}
+/autograder/venv/bin/pip install -q /autograder/source/autograde
+"""
+
+GRADESCOPE_RUN = """\
+#!/usr/bin/env bash
+# Gradescope runs this for every submission: the student's files are in /autograder/submission.
+cd /autograder/source/course
+/autograder/venv/bin/autograde check /autograder/submission --format gradescope > /autograder/results/results.json || true
+"""
+
+
+def classroom_workflow(install: str = "autograde", torch: str = DEFAULT_TORCH, exercises: str = "exercises") -> str:
+    """The workflow file for the assignment's template repository."""
+    return CLASSROOM_WORKFLOW.format(runner=RUNNER_ID, runner_upper=RUNNER_ID.upper(), install=install, torch=torch,
+                                     torch_index=TORCH_CPU_INDEX, exercises=exercises)
+
+
+def write_classroom(bundle: Path, install: str, torch: str) -> Path:
+    """Write ``.github/workflows/classroom.yml`` into the release folder (the template repository)."""
+    target = bundle / ".github" / "workflows" / "classroom.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(classroom_workflow(install, torch), encoding="utf-8")
+    return target
+
+
+def write_gradescope(bundle: Path, out: Path, torch: str) -> Path:
+    """The autograder zip: setup.sh, run_autograder, the release (as course/) and autograde's own source."""
+    package = Path(grader.__file__).resolve().parent
+    project = package.parent
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in (("setup.sh", GRADESCOPE_SETUP.format(torch=torch, torch_index=TORCH_CPU_INDEX)),
+                           ("run_autograder", GRADESCOPE_RUN)):
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o755 << 16
+            archive.writestr(info, text)
+        for path in sorted(p for p in bundle.rglob("*") if p.is_file() and ".github" not in p.parts):
+            archive.write(path, f"course/{path.relative_to(bundle)}")
+        for path in sorted(package.rglob("*.py")):
+            archive.write(path, f"autograde/grader/{path.relative_to(package)}")
+        for name in ("pyproject.toml", "README.md"):
+            archive.write(project / name, f"autograde/{name}")
+    return out
