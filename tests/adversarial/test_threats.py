@@ -158,16 +158,30 @@ def test_writes_outside_the_scratch_folder_fail_and_outputs_stay_intact(course, 
     assert (out / "grades.csv").read_text().startswith("id,total,max")
 
 
-def test_other_students_staged_code_is_unreadable(course, tmp_path):
+def test_other_students_code_is_unreadable(course, tmp_path):
     root = tmp_path / "class"
-    for index in range(4):
+    for index in range(3):
         build_submission(course.solutions, root / f"honest{index}")
-    spy = ("import glob\nfound = [p for p in glob.glob('/tmp/autograde-stage-*/*/*.py') + glob.glob('/tmp/**/*.py', recursive=True)]\n"
-           "readable = []\nfor p in found:\n    try:\n        open(p).read()\n        readable.append(p)\n    except OSError:\n        pass\n"
-           "mine = [p for p in readable if 'detached' in open(p).read() and 'glob' in open(p).read()]\n"
-           "return a.detach() if len(readable) == len(mine) else None")
+    classmate = root / "honest0" / "backprop.py"
+    spy = ("import os\nstage_root = os.path.dirname(os.path.dirname(__file__))\nleaks = []\n"
+           "try:\n    leaks.append(os.listdir(stage_root))\nexcept OSError:\n    pass\n"
+           f"try:\n    leaks.append(open({str(classmate)!r}).read())\nexcept OSError:\n    pass\n"
+           "assert open(__file__).read()\n"
+           "return a.detach() if not leaks else None")
     build_submission(course.solutions, root / "spy", _function_body(spy))
     out = tmp_path / "grades"
     grade_class(root, course, out, SEED, workers=2, sandbox="bwrap")
     records = {json.loads(line)["id"]: json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()}
-    assert records["spy"]["score"] == course.max_score, "the spy could read another student's staged code"
+    spied = [t for t in records["spy"]["tests"] if t["function"] == "detached"][0]
+    assert spied["status"] == "pass", f"the spy listed the stages or read a classmate's file: {spied['message']}"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="private stages need root")
+def test_staged_code_belongs_to_its_workers_uid_only(sandboxed, course, tmp_path):
+    from grader import engine, submission
+    stage = tmp_path / "stage"
+    submission.load(course.solutions, {spec.name for spec in course.functions}, stage)
+    engine._give(stage, STUDENT_UID_BASE + 1)
+    for path in (stage, *stage.iterdir()):
+        assert path.stat().st_uid == STUDENT_UID_BASE + 1
+    assert stage.stat().st_mode & 0o777 == 0o700
