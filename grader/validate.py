@@ -39,9 +39,19 @@ def variant_submission(assignment: Assignment, variant: plan.Variant, folder: Pa
     return folder
 
 
+def undeclared_variants(assignment: Assignment) -> list[str]:
+    """Declared mistakes that no built-in wrong variant exercises."""
+    found = {(variant.function, variant.mistake) for variant in plan.variants(assignment)}
+    return [f"{spec.name}: mistake {mistake} is declared but mistakes/wrong_{spec.module}.py has no "
+            f"{spec.name}__{mistake.replace('-', '_')}" for spec in assignment.functions
+            for mistake in dict.fromkeys(m for check in spec.checks for m in check.mistakes)
+            if (spec.name, mistake) not in found]
+
+
 def validate(assignment: Assignment, sandbox: str = "process") -> list[tuple[bool, str]]:
     """``(ok, what)`` for every pre-flight check."""
     report = [(False, problem) for problem in exercises_drift(assignment)] or [(True, "exercises/ is in sync with solutions/")]
+    report += [(False, problem) for problem in undeclared_variants(assignment)] or [(True, "every declared mistake has a variant")]
     with Session(assignment, seed=random.randrange(2**31), sandbox=sandbox) as session, \
             tempfile.TemporaryDirectory() as scratch:
         solved = session.grade(assignment.solutions)

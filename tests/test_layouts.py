@@ -88,3 +88,13 @@ def test_symlinked_entries_are_listed_not_followed(tmp_path):
     found = discover(root, tmp_path / "s")
     assert _ids(found) == {"alice": "plain"}
     assert found.unrecognised == ["mallory: a symbolic link; not followed"]
+
+
+def test_zip_with_a_symlink_member_is_refused(tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        member = zipfile.ZipInfo("student/neuron.py")
+        member.external_attr = (0o120777 << 16)
+        bundle.writestr(member, "/etc/passwd")
+    with pytest.raises(UnsafeArchive, match="unsafe entry"):
+        safe_extract(archive, tmp_path / "out")

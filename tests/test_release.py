@@ -79,6 +79,7 @@ def test_validate_passes_on_the_shipped_course(course):
     report = validate(course)
     assert all(ok for ok, _ in report), [line for ok, line in report if not ok]
     assert sum("caught by" in line for _, line in report) == 28
+    assert (True, "every declared mistake has a variant") in report
 
 
 def test_validate_fails_loudly_when_a_stub_drifts(course, tmp_path):
@@ -91,6 +92,18 @@ def test_validate_fails_loudly_when_a_stub_drifts(course, tmp_path):
     result = CliRunner().invoke(main, ["validate", "--assignment", str(copy / "assignment.toml"), "--sandbox", "process"])
     assert result.exit_code == 1
     assert "FAIL exercises/backprop.py differs from its solution's stub" in result.output
+
+
+def test_validate_names_a_declared_mistake_without_a_variant(course, tmp_path):
+    copy = tmp_path / "course"
+    for part in ("solutions", "exercises", "mistakes"):
+        shutil.copytree(course.root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (course.root / "assignment.toml").read_text()
+    (copy / "assignment.toml").write_text(text.replace('mistakes = ["wrong-sigmoid-sign"]', 'mistakes = ["wrong-sigmoid-sign", "relu-instead-of-sigmoid"]'))
+    from grader.validate import undeclared_variants
+    assert undeclared_variants(assignment.load(copy / "assignment.toml")) == [
+        "activate: mistake relu-instead-of-sigmoid is declared but mistakes/wrong_neuron.py has no activate__relu_instead_of_sigmoid"]
+    assert undeclared_variants(course) == []
 
 
 def test_notebook_release_stubs_regions_and_clears_outputs(tmp_path):
