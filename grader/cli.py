@@ -123,6 +123,9 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
     prints the class summary.
     """
     course = _load_assignment(assignment_path)
+    if not course.has_solutions:
+        raise click.UsageError(f"grading a class needs the solutions ({course.solutions} has none): run it in the "
+                               "instructor's course, not in a student release")
     if shard is not None and seed is None and not resume:
         raise click.UsageError("--shard needs --seed, so that every shard grades with the same inputs")
     mode = _sandbox_mode(sandbox_mode)

@@ -1,8 +1,8 @@
 """Grade submissions: read the code, run it in a worker, run the reference beside it, judge, report.
 
-A ``Session`` owns the processes of one run: one trusted worker computes the reference and the
-wrong variants once (same seed for everyone), and sandboxed workers run the students' code,
-each importing torch once and forking per submission.
+A ``Session`` owns the processes of one run: a trusted worker computes the reference and the
+wrong variants once (same seed for everyone), or an answer key supplies them, and sandboxed
+workers run the students' code, each importing torch once and forking per submission.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ class Session:
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
                  only: list[str] | None = None, workers: int = 1, key: "AnswerKey | None" = None):
         self.assignment = assignment
-        self.seed = seed if seed is not None else random.randrange(2**31)
+        if key is not None:
+            self.seed = key.choose(seed)
+        else:
+            self.seed = seed if seed is not None else random.randrange(2**31)
         self.only = only
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
         self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
@@ -42,11 +45,8 @@ class Session:
         self.sandbox = sandbox
         self.workers = [Worker(sandbox, [self.scratch]) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
-        if key is not None:
-            self.seed = key.choose(seed)
-            self._reference: Future = self._pool.submit(key.evidence, self.seed)
-        else:
-            self._reference = self._pool.submit(compute_reference, assignment, self.seed, only)
+        self._reference: Future = (self._pool.submit(key.evidence, self.seed) if key is not None
+                                   else self._pool.submit(compute_reference, assignment, self.seed, only))
 
     def reference(self) -> checks.Evidence:
         """The reference and variant observations (computed once, in the background)."""

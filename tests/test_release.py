@@ -73,6 +73,8 @@ def test_check_from_the_bundle_cli(bundle, monkeypatch):
     assert solved.exit_code == 0, solved.output
     wrong_seed = CliRunner().invoke(main, ["check", "exercises", "--seed", "7"])
     assert wrong_seed.exit_code == 2 and "has no seed 7" in wrong_seed.output
+    no_solutions = CliRunner().invoke(main, ["grade", "exercises"])
+    assert no_solutions.exit_code == 2 and "grading a class needs the solutions" in no_solutions.output
 
 
 def test_validate_passes_on_the_shipped_course(course):
