@@ -24,11 +24,18 @@ RESULTS_LINES = "results.jsonl"
 RUN_FILE = "run.json"
 
 
-def student_record(student: str, result: SubmissionResult) -> dict:
-    """One line of ``results.jsonl``: the check document plus id, seed and per-function points."""
-    return {"id": student, "seed": result.seed, **result.as_dict(),
-            "functions": {name: earned for name, (earned, _) in result.per_function().items()},
-            "warnings": result.warnings}
+def student_record(student: str, result: SubmissionResult, max_score: float) -> dict:
+    """One line of ``results.jsonl``: the check document plus id, seed and per-function points.
+
+    A submission the grader could not grade keeps the assignment's maximum, so its row reads
+    0 out of the full points (flagged by ``internal_error``), not 0 out of 0.
+    """
+    record = {"id": student, "seed": result.seed, **result.as_dict(),
+              "functions": {name: earned for name, (earned, _) in result.per_function().items()},
+              "warnings": result.warnings}
+    if result.internal_error:
+        record["max_score"] = max_score
+    return record
 
 
 class Gradebook:
@@ -51,7 +58,7 @@ class Gradebook:
 
     def add(self, student: str, result: SubmissionResult) -> None:
         """Record one student's result durably, with their feedback file."""
-        record = student_record(student, result)
+        record = student_record(student, result, self.assignment.max_score)
         self.records[student] = record
         (self.out / "feedback" / f"{_file_name(student)}.md").write_text(terminal.render(result, markdown=True), encoding="utf-8")
         self._lines.write(json.dumps(record) + "\n")

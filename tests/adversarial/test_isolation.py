@@ -66,3 +66,15 @@ def test_in_the_sandbox_the_solutions_cannot_be_read_or_imported(course, make_su
     assert all(t.score == 0 for t in by_function(result, "sigmoid_derivative"))
     assert all(t.status == "pass" for t in by_function(result, "model"))
     assert shutil.which("bwrap")
+
+
+def test_sabotaging_the_harness_earns_nothing(session, make_submission, course):
+    folder = make_submission()
+    neuron = folder / "neuron.py"
+    neuron.write_text("import json\njson.dumps = lambda *args, **kwargs: 1 / 0\n" + neuron.read_text())
+    result = session.grade(folder)
+    sabotaged = {spec.name for spec in course.functions if spec.module in ("neuron", "backprop", "autograd_loop")}
+    assert all(t.status == "error" and t.score == 0 for t in result.tests if t.function in sabotaged)
+    assert all(t.status == "pass" for t in result.tests if t.function not in sabotaged), "untouched code keeps its points"
+    assert result.score == sum(course.function(name).max_score for name in {s.name for s in course.functions} - sabotaged)
+    assert session.grade(make_submission()).score == course.max_score
