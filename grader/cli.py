@@ -6,12 +6,13 @@ import json
 import os
 import random
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from grader import __version__, answer_key, assignment, batch, gradebook, integrations, release as releases, sandbox
-from grader import validate as validation
+from grader import submission, validate as validation
 from grader.engine import Session
 from grader.reporters import classroom, github, gradescope, json_report, junit, summary as summary_report, terminal
 
@@ -81,8 +82,9 @@ def main() -> None:
               help="Isolation of student code.")
 @click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="The assignment.toml (default: found from the working folder).")
+@click.option("--watch", is_flag=True, help="Stay running; re-grade (same inputs) whenever a file of PATH changes.")
 def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | None, sandbox_mode: str,
-          assignment_path: Path | None) -> None:
+          assignment_path: Path | None, watch: bool) -> None:
     """Grade one submission PATH (a folder, a .py file or a notebook) against the reference.
 
     Exit status: 0 all checks pass, 1 some check fails, 2 usage error, 3 internal grader error.
@@ -98,10 +100,27 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     except answer_key.AnswerKeyError as error:
         raise click.BadParameter(str(error), param_hint="--seed") from error
     with session:
+        if watch:
+            _watch(session, path, lambda result: CHECK_FORMATS[output_format](result, course))
         result = session.grade(path)
     click.echo(CHECK_FORMATS[output_format](result, course), nl=False)
     github.publish(result)
     sys.exit(EXIT_INTERNAL if result.internal_error else EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def _watch(session: Session, path: Path, render) -> None:
+    """Grade, then re-grade each time the submission's files change, until Ctrl-C (exit 0)."""
+    try:
+        while True:
+            started = time.perf_counter()
+            result = session.grade(path)
+            click.echo(render(result), nl=False)
+            click.echo(f"[graded in {time.perf_counter() - started:.2f} s; watching {path} for changes, Ctrl-C to stop]",
+                       err=True)
+            submission.wait_for_change(path)
+            click.echo("\n" + "=" * 78 + "\n")
+    except KeyboardInterrupt:
+        sys.exit(EXIT_OK)
 
 
 @main.command()

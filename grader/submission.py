@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,6 +172,25 @@ def _defined_names(node: ast.AST):
     elif isinstance(node, (ast.If, ast.Try)):
         for child in node.body:
             yield from _defined_names(child)
+
+
+def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
+    """Modification time and size of every file of a submission."""
+    found = {}
+    for path in discover(root):
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        found[str(path)] = (status.st_mtime_ns, status.st_size)
+    return found
+
+
+def wait_for_change(root: Path, interval: float = 0.3) -> None:
+    """Block until a file of the submission is added, removed or modified."""
+    before = fingerprint(root)
+    while fingerprint(root) == before:
+        time.sleep(interval)
 
 
 def clear(stage: Path) -> None:

@@ -182,3 +182,30 @@ def test_notebook_with_huge_outputs_grades(session, course, tmp_path):
     nbformat.write(notebook, str(path))
     assert path.stat().st_size > 20_000_000
     assert session.grade(path).score == course.max_score
+
+
+def test_watch_regrades_after_an_edit(course, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    folder = shutil.copytree(course.exercises, tmp_path / "work")
+    watcher = subprocess.Popen([sys.executable, "-m", "grader", "check", str(folder), "--watch", "--only", "activate",
+                                "--sandbox", "process", "--assignment", str(ROOT / "assignment.toml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def wait_for(text):
+            seen = ""
+            deadline = time.monotonic() + 60
+            while text not in seen and time.monotonic() < deadline:
+                seen += watcher.stdout.readline()
+            return seen
+        assert "FAIL" in wait_for("Total:")
+        stub = folder / "neuron.py"
+        stub.write_text(stub.read_text().replace("raise NotImplementedError('1 / (1 + e^(-u)), or torch.sigmoid')",
+                                                 "return torch.sigmoid(u)"))
+        second = wait_for("Total:")
+        assert "activate    returns what the reference returns" in second and "1.5 / 1.5 points" in second
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
