@@ -8,7 +8,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from grader import gradebook, layouts
 from grader.assignment import Assignment
