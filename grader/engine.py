@@ -8,6 +8,7 @@ workers run the students' code, each importing torch once and forking per submis
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import random
 import re
@@ -32,7 +33,7 @@ class Session:
     """The workers and the reference observations of one grading run."""
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
-                 only: list[str] | None = None, workers: int = 1, key: "AnswerKey | None" = None):
+                 only: list[str] | None = None, workers: int = 1, key: AnswerKey | None = None):
         self.assignment = assignment
         if key is not None:
             self.seed = key.choose(seed)
@@ -108,7 +109,7 @@ class Session:
         self._pool.shutdown(wait=False, cancel_futures=True)
         submission.clear(self.scratch)
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -189,6 +190,7 @@ def _locate(test: TestResult, code: submission.Submission) -> None:
     definition = code.definitions.get(test.function)
     if definition:
         test.file, test.line = str(definition.source.path), definition.line
+        test.location = definition.source.locate(definition.line)
 
 
 def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> None:
@@ -221,12 +223,18 @@ def _unstage(test: TestResult, code: submission.Submission) -> TestResult:
     def replace(text: str) -> str:
         for source in code.files:
             if source.staged and str(source.staged) in text:
-                text = re.sub(re.escape(f'"{source.staged}", line ') + r"(\d+)",
-                              lambda m: f'"{source.path.name}", {source.locate(int(m.group(1))).split("(")[-1].rstrip(")")}'
-                              if source.notebook else f'"{source.path.name}", line {m.group(1)}', text)
+                frame = re.compile(re.escape(f'"{source.staged}", line ') + r"(\d+)")
+                text = frame.sub(functools.partial(_frame_location, source), text)
                 text = text.replace(str(source.staged), source.path.name)
         return text
 
     test.message = replace(test.message)
     test.details = [replace(line) for line in test.details]
     return test
+
+
+def _frame_location(source: submission.SourceFile, frame: re.Match) -> str:
+    """A traceback frame's '"file", line N' as the student knows it (notebooks by cell)."""
+    line = int(frame.group(1))
+    where = source.notebook.locate(line) if source.notebook else f"line {line}"
+    return f'"{source.path.name}", {where}'

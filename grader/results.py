@@ -26,6 +26,7 @@ class TestResult:
     output: str = ""
     file: str | None = None
     line: int | None = None
+    location: str = ""  # where the function is defined, as the student reads it: "neuron.py:12", "hw.ipynb (cell 3, line 1)"
     hint: str = ""
     duration: float = 0.0
 

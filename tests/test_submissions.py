@@ -6,11 +6,12 @@ import json
 import shutil
 
 import nbformat
-import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
 from grader.engine import signature_problem
+from grader.reporters import terminal
+from grader.results import SubmissionResult
 from tests.conftest import ROOT, SEED, by_function
 
 
@@ -40,6 +41,21 @@ def test_single_file_grades_like_the_folder(session, course, tmp_path):
                               if not line.startswith(("from neuron import", "from backprop import"))))
     result = session.grade(path)
     assert result.score == result.max_score
+
+
+def test_failures_point_at_the_students_own_file_and_notebook_cell(session, tmp_path):
+    raising = "def activate(u):\n    x = 1\n    raise ValueError('boom')\n"
+    (tmp_path / "mine.py").write_text("import torch\n\n\n" + raising)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells += [nbformat.v4.new_code_cell("import torch"), nbformat.v4.new_code_cell(raising)]
+    nbformat.write(notebook, str(tmp_path / "mine.ipynb"))
+    for name, definition, frame in (("mine.py", "mine.py:4", '"mine.py", line 6'),
+                                    ("mine.ipynb", "mine.ipynb (cell 2, line 1)", '"mine.ipynb", cell 2, line 3')):
+        (test, *_) = by_function(session.grade(tmp_path / name), "activate")
+        report = terminal.render(SubmissionResult(name, SEED, [test]))
+        assert test.status == "error" and "raised ValueError: boom" in test.message
+        assert f"({definition}) ___" in report and f"{frame}, in activate" in report
+        assert "autograde-stage" not in report
 
 
 def test_syntax_error_costs_only_that_file(session, make_submission):
@@ -85,7 +101,7 @@ def test_lecture_signature_of_gradient_gets_a_message_not_a_traceback(session, m
     result = session.grade(folder)
     for test in by_function(result, "gradient"):
         assert test.status == "fail"
-        assert "gradient(W, b, X, y_pred, y) does not match the exercise: write gradient(W, b, X, y)" == test.message
+        assert test.message == "gradient(W, b, X, y_pred, y) does not match the exercise: write gradient(W, b, X, y)"
 
 
 def test_signature_rules():

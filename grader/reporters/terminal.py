@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from tabulate import tabulate
 
@@ -35,7 +34,7 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
 
 
 def _failure(test: TestResult, markdown: bool) -> list[str]:
-    where = f" ({Path(test.file).name}:{test.line})" if test.file else ""
+    where = f" ({test.location})" if test.location else ""
     title = f"### {test.name}{where}" if markdown else f"___ {test.name}{where} ___"
     body = [f"{STATUS_MARK[test.status]}: {test.message}", *test.details]
     if test.hint:
