@@ -151,7 +151,7 @@ def difference(kind: str, got: dict, wanted: dict, check: CheckSpec) -> compare.
     return mismatch
 
 
-_DATASET_PARTS = {"len": "len(dataset)", "str": "str(dataset)", "items": "dataset[idx] for every idx"}
+_DATASET_PARTS = {"len": "len(dataset)", "str": "str(dataset)", "items": "dataset[idx]"}  # items stacked over idx
 
 
 def _unchanged(got: dict, kind: str) -> Verdict:

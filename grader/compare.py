@@ -150,10 +150,23 @@ def _compare_attribute(attribute: str, got: dict, expected: dict, rtol: float, a
 def _compare_values(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str, got_raw: Any, expected_raw: Any) -> Mismatch | None:
     if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=False):
         return None
-    note = ratio_note(got, expected)
     if not np.all(np.isfinite(got)):
         note = "your result contains nan or inf"
+    else:
+        note = ratio_note(got, expected) or difference_note(got, expected, rtol, atol)
     return Mismatch(where, "values differ", show(got_raw), show(expected_raw), note)
+
+
+def difference_note(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> str:
+    """``2 of 24, the largest at [7, 0]: got 4, expected -4`` for tensors of several values."""
+    if got.size < 2:
+        return ""
+    wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol)
+    gap = np.where(wrong, np.abs(got - expected), -1.0)
+    index = np.unravel_index(int(np.argmax(gap)), got.shape)
+    position = ", ".join(str(int(i)) for i in index)
+    return (f"{int(wrong.sum())} of {got.size}, the largest at [{position}]: "
+            f"got {got[index]:.6g}, expected {expected[index]:.6g}")
 
 
 def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:

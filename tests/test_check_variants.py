@@ -40,3 +40,12 @@ def test_timeout_costs_only_its_function(session, make_submission):
     assert all(t.status == "pass" for t in result.tests if t.function != "detached")
     (test,) = by_function(result, "detached")
     assert test.status == "error" and "did not finish within" in test.message
+
+
+def test_a_difference_is_pinpointed_or_named_as_a_factor(session, make_submission):
+    typo, *_ = WRONG_VARIANTS["lecture typo"]
+    (dataset,) = by_function(session.grade(make_submission(typo)), "SimpleDataset")
+    assert "dataset[idx]['input']: values differ (1 of 24, the largest at [7, 0]: got 4, expected -4)" in dataset.message
+    summed, *_ = WRONG_VARIANTS["loss sum"]
+    loss = by_function(session.grade(make_submission(summed)), "loss_fn")[0]
+    assert "values differ (every value is 12 times the expected one)" in loss.message
