@@ -53,6 +53,7 @@ class FunctionSpec:
     parameters: tuple[str, ...]
     checks: tuple[CheckSpec, ...]
     kind: str = "function"
+    returns: tuple[str, ...] = ()  # names of the items of a returned tuple, for messages ("W", "b")
 
     @property
     def signature(self) -> str:
@@ -139,7 +140,7 @@ def _function(entry: dict, path: Path) -> FunctionSpec:
     try:
         checks = tuple(_check(check) for check in entry["checks"])
         return FunctionSpec(name=entry["name"], module=entry["module"], parameters=tuple(entry.get("parameters", ())),
-                            checks=checks, kind=entry.get("kind", "function"))
+                            checks=checks, kind=entry.get("kind", "function"), returns=tuple(entry.get("returns", ())))
     except (KeyError, TypeError) as error:
         raise AssignmentError(f"{path}: function {entry.get('name', '?')}: missing or wrong field {error}") from error
 

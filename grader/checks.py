@@ -6,6 +6,7 @@ with each declared wrong variant's result on the same inputs: an exact match nam
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +123,15 @@ def _judge_call(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -
         return Verdict()
     if got.get("result") is None and wanted.get("result") is not None:
         return Verdict(FAIL, "returned None", "no-return", [f"expected: {compare.show(wanted['result'])}"])
-    return _mismatch_verdict(mismatch)
+    return _mismatch_verdict(_named(spec, mismatch))
+
+
+def _named(spec: FunctionSpec, mismatch: compare.Mismatch) -> compare.Mismatch:
+    """``[0]`` of a returned tuple as the contract names it (``W``), when the declaration names the items."""
+    item = re.match(r"\[(\d+)\]", mismatch.where)
+    if item and int(item[1]) < len(spec.returns):
+        mismatch.where = spec.returns[int(item[1])] + mismatch.where[item.end():]
+    return mismatch
 
 
 def _mismatch_verdict(mismatch: compare.Mismatch) -> Verdict:

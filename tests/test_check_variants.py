@@ -49,3 +49,13 @@ def test_a_difference_is_pinpointed_or_named_as_a_factor(session, make_submissio
     summed, *_ = WRONG_VARIANTS["loss sum"]
     loss = by_function(session.grade(make_submission(summed)), "loss_fn")[0]
     assert "values differ (every value is 12 times the expected one)" in loss.message
+
+
+def test_returned_items_are_named_as_the_contract_names_them(session, make_submission):
+    never_zeroed, *_ = WRONG_VARIANTS["never zeroed"]
+    (trajectory, _) = by_function(session.grade(make_submission(never_zeroed)), "learn_autograd")
+    assert trajectory.status == "fail" and trajectory.message.startswith("learn_autograd(max_epochs=")
+    assert "): W: values differ (" in trajectory.message
+    factor, *_ = WRONG_VARIANTS["gradient factor 2"]
+    returned = by_function(session.grade(make_submission(factor)), "gradient")[0]
+    assert "W_grad: values differ (every value is 0.5 times the expected one)" in returned.message
