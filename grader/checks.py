@@ -114,7 +114,7 @@ def _judge_call(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -
     if kind == "leaf-parameters":
         return _leaf_parameters(got)
     if kind == "finite-difference":
-        return _finite_difference(got, wanted)
+        return _finite_difference(spec, got, wanted)
     if kind == "dataset":
         mismatch = difference(kind, got, wanted, check)
         return Verdict() if mismatch is None else _mismatch_verdict(mismatch)
@@ -205,7 +205,7 @@ def _leaf_parameters(got: dict) -> Verdict:
     return Verdict()
 
 
-def _finite_difference(got: dict, wanted: dict) -> Verdict:
+def _finite_difference(spec: FunctionSpec, got: dict, wanted: dict) -> Verdict:
     expected = wanted.get("finite_difference")
     mine = got.get("result")
     expected_items = expected["items"] if expected.get("type") == "tuple" else [expected]
@@ -215,13 +215,15 @@ def _finite_difference(got: dict, wanted: dict) -> Verdict:
     if len(mine_items) != len(expected_items):
         return Verdict(FAIL, f"returned {len(mine_items)} values, expected {len(expected_items)}")
     for index, (item, finite) in enumerate(zip(mine_items, expected_items)):
+        name = (spec.returns[index] if index < len(spec.returns)
+                else "the result" if len(expected_items) == 1 else f"value {index + 1}")
         values = compare.numeric(item) if not compare.is_tensor(item) else compare.as_array(item)
         reference = compare.as_array(finite)
         if values is None or np.shape(values) != reference.shape:
-            return Verdict(FAIL, f"value {index + 1} is {compare.show(item)}, expected a tensor of shape {reference.shape}")
+            return Verdict(FAIL, f"{name} is {compare.show(item)}, expected a tensor of shape {reference.shape}")
         error = compare.relative_error(np.asarray(values, dtype=np.float64), reference)
         if not error <= FINITE_DIFFERENCE_THRESHOLD:
-            return Verdict(FAIL, f"value {index + 1} differs from central finite differences (eps 1e-6, float64): "
+            return Verdict(FAIL, f"{name} differs from central finite differences (eps 1e-6, float64): "
                                  f"relative error {error:.3g} > {FINITE_DIFFERENCE_THRESHOLD:g}", None,
                            [f"got:      {compare.show(item)}", f"finite differences: {compare.show(finite)}"])
     return Verdict()
@@ -242,17 +244,25 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed
 
 
 def describe_call(spec: FunctionSpec, record: dict) -> str:
-    """``model(the lecture's X, W = ones(2), b = zeros(1))`` or with the arguments shown."""
+    """``loss_fn(the lecture's y_pred and scaled y)``, or ``gradient(W=tensor([0.5, -1.2]), X=<tensor (15, 2) float32>, ...)``."""
     if record.get("label"):
         return f"{spec.name}({record['label']})"
     inputs = record.get("inputs", {"args": [], "kwargs": {}})
-    shown = [_short(arg) for arg in inputs["args"]] + [f"{k}={_short(v)}" for k, v in inputs["kwargs"].items()]
+    names = [parameter.split("=")[0] for parameter in spec.parameters]
+    shown = [f"{names[index]}={_short(arg)}" if index < len(names) else _short(arg)
+             for index, arg in enumerate(inputs["args"])]
+    shown += [f"{name}={_short(value)}" for name, value in inputs["kwargs"].items()]
     return f"{spec.name}({', '.join(shown)})"
 
 
 def _short(value: Any) -> str:
-    if compare.is_tensor(value) and int(np.prod(value["shape"])) > 4:
-        return f"<tensor {tuple(value['shape'])} {value['dtype']}>"
+    if compare.is_tensor(value):
+        size = int(np.prod(value["shape"]))
+        dtype = "" if value["dtype"] == "float32" else f", dtype={value['dtype']}"
+        if size > 4 or value.get("data") is None:
+            return f"<tensor {tuple(value['shape'])} {value['dtype']}>"
+        numbers = np.array2string(compare.as_array(value), precision=4, separator=", ")
+        return f"tensor({numbers}{dtype})"
     if isinstance(value, dict) and value.get("type") == "object":
         return f"<{value['class'].rsplit('.', 1)[-1]}>"
     return compare.show(value)

@@ -54,7 +54,7 @@ def show(value: Any) -> str:
         if array is None:
             return head
         flat = array.reshape(-1)
-        numbers = np.array2string(flat[:SHOWN_ELEMENTS], precision=5, separator=", ", suppress_small=False)
+        numbers = readable(flat[:SHOWN_ELEMENTS])
         numbers = numbers.rstrip("]") + (", ...]" if flat.size > SHOWN_ELEMENTS else "]")
         return f"{head} {numbers}" if array.ndim != 0 else f"tensor({float(array):.6g}, dtype={value['dtype']}{extras})"
     if isinstance(value, dict) and value.get("type") in ("tuple", "list"):
@@ -66,6 +66,11 @@ def show(value: Any) -> str:
     if isinstance(value, dict) and value.get("type") == "object":
         return f"<{value['class']}> {value.get('repr', '')}"[:200]
     return repr(value)[:200]
+
+
+def readable(values: np.ndarray) -> str:
+    """``[0.5, -650, 2.3842e-07]``: six significant digits at most, on one line."""
+    return np.array2string(values, separator=", ", max_line_width=10**6, formatter={"float_kind": lambda v: f"{v:.6g}"})
 
 
 def numeric(value: Any) -> np.ndarray | None:
@@ -170,14 +175,23 @@ def difference_note(got: np.ndarray, expected: np.ndarray, rtol: float, atol: fl
 
 
 def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:
-    """``every value is 12x the expected`` when the two differ by one constant factor."""
+    """``every value is 3 times the expected one`` when the two differ by one constant factor.
+
+    For a single number, only a whole factor or its inverse (12, 2, 1/2) is named: any two numbers
+    have some ratio, and only such factors point at a mistake (a sum of 12 samples, a missing 2).
+    """
     mask = np.abs(expected) > 1e-12
     if not mask.any() or not np.all(np.isfinite(got)):
         return ""
     ratios = got[mask] / expected[mask]
     ratio = float(np.median(ratios))
-    if abs(ratio - 1) > 1e-3 and np.allclose(ratios, ratio, rtol=1e-3) and np.allclose(got[~mask], 0, atol=1e-9):
+    if abs(ratio - 1) <= 1e-3 or not np.allclose(ratios, ratio, rtol=1e-3) or not np.allclose(got[~mask], 0, atol=1e-9):
+        return ""
+    if got.size > 1:
         return f"every value is {ratio:.4g} times the expected one"
+    factor = ratio if abs(ratio) >= 1 else 1 / ratio
+    if abs(factor - round(factor)) <= 1e-3 * abs(factor):
+        return f"{ratio:.4g} times the expected value"
     return ""
 
 

@@ -48,7 +48,7 @@ def test_a_difference_is_pinpointed_or_named_as_a_factor(session, make_submissio
     assert "dataset[idx]['input']: values differ (1 of 24, the largest at [7, 0]: got 4, expected -4)" in dataset.message
     summed, *_ = WRONG_VARIANTS["loss sum"]
     loss = by_function(session.grade(make_submission(summed)), "loss_fn")[0]
-    assert "values differ (every value is 12 times the expected one)" in loss.message
+    assert "values differ (12 times the expected value)" in loss.message
 
 
 def test_returned_items_are_named_as_the_contract_names_them(session, make_submission):
@@ -57,5 +57,6 @@ def test_returned_items_are_named_as_the_contract_names_them(session, make_submi
     assert trajectory.status == "fail" and trajectory.message.startswith("learn_autograd(max_epochs=")
     assert "): W: values differ (" in trajectory.message
     factor, *_ = WRONG_VARIANTS["gradient factor 2"]
-    returned = by_function(session.grade(make_submission(factor)), "gradient")[0]
+    returned, finite, *_ = by_function(session.grade(make_submission(factor)), "gradient")
     assert "W_grad: values differ (every value is 0.5 times the expected one)" in returned.message
+    assert finite.check == "finite-difference" and "W_grad differs from central finite differences" in finite.message
