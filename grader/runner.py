@@ -26,7 +26,8 @@ class Worker:
     def start(self) -> None:
         """(Re)start the process; it begins importing torch at once."""
         command = sandbox.command(self.mode, self.visible) if self.mode != "trusted" else [sys.executable, "-m", "grader.worker"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES"}  # macOS: let the worker fork after importing torch
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, bufsize=1, env=env, start_new_session=True)
 

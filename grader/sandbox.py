@@ -23,7 +23,7 @@ MODES = ("auto", "bwrap", "process")
 
 
 class SandboxUnavailable(RuntimeError):
-    """bubblewrap was asked for and cannot run here."""
+    """The isolation asked for (or any: no fork on Windows) cannot run here."""
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +42,9 @@ def bwrap_works() -> bool:
 
 def resolve(mode: str) -> str:
     """The mode to use: ``auto`` picks bwrap when it works; a one-line warning goes to the caller otherwise."""
+    if not hasattr(os, "fork"):
+        raise SandboxUnavailable("student code runs in forked processes, which this system lacks: "
+                                 "use Linux or macOS (on Windows, WSL)")
     if mode == "auto":
         return "bwrap" if sys.platform == "linux" and bwrap_works() else "process"
     if mode == "bwrap" and not bwrap_works():

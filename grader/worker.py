@@ -21,6 +21,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -183,17 +184,27 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
 
 
 def _apply_limits(request: dict) -> None:
-    """Address space, CPU time, file size and process count limits for the child."""
+    """Put the limits of ``child_limits`` on this process (the child about to run student code)."""
     if request.get("trusted"):
         return
-    vm_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:"))
-    address_space = vm_kb * 1024 + request["memory_mb"] * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-    cpu = int(request["timeout"] * len(request["probes"])) + 30
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
-    processes = len(_processes_of(os.getuid())) + 32
-    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    for limit, value in child_limits(request).items():
+        resource.setrlimit(limit, (value, value))
+
+
+def child_limits(request: dict, proc: Path = Path("/proc")) -> dict[int, int]:
+    """CPU time, file size, address space and process count limits for a child running student code.
+
+    The address-space and process limits are set relative to what already exists, which only
+    Linux's /proc tells; elsewhere (macOS) they are left out and the time limit stops a runaway.
+    """
+    limits = {resource.RLIMIT_CPU: int(request["timeout"] * len(request["probes"])) + 30,
+              resource.RLIMIT_FSIZE: 64 * 2**20}
+    status = proc / "self" / "status"
+    if status.exists():
+        vm_kb = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmSize:"))
+        limits[resource.RLIMIT_AS] = vm_kb * 1024 + request["memory_mb"] * 2**20
+        limits[resource.RLIMIT_NPROC] = len(_processes_of(os.getuid())) + 32
+    return limits
 
 
 @functools.cache

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 
 import pytest
+from click.testing import CliRunner
 
 from grader import sandbox
+from grader.cli import main
 from grader.engine import Session
-from tests.conftest import SEED, by_function
+from tests.conftest import ROOT, SEED, by_function
 
 HOSTILE = {
     "sys.exit": "import sys\n    sys.exit(0)",
@@ -78,3 +81,19 @@ def test_sabotaging_the_harness_earns_nothing(session, make_submission, course):
     assert all(t.status == "pass" for t in result.tests if t.function not in sabotaged), "untouched code keeps its points"
     assert result.score == sum(course.function(name).max_score for name in {s.name for s in course.functions} - sabotaged)
     assert session.grade(make_submission()).score == course.max_score
+
+
+def test_limits_where_proc_is_missing_keep_time_and_file_size(tmp_path):
+    from grader.worker import child_limits  # imports torch: only here, not in every test's process
+
+    request = {"timeout": 5, "probes": [{}] * 4, "memory_mb": 3072}
+    on_linux = child_limits(request)
+    assert set(on_linux) == {resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_AS, resource.RLIMIT_NPROC}
+    assert on_linux[resource.RLIMIT_AS] > 3072 * 2**20 and on_linux[resource.RLIMIT_NPROC] > 32
+    assert child_limits(request, proc=tmp_path) == {resource.RLIMIT_CPU: 50, resource.RLIMIT_FSIZE: 64 * 2**20}
+
+
+def test_a_system_without_fork_is_told_what_to_use(monkeypatch):
+    monkeypatch.delattr("os.fork")
+    result = CliRunner().invoke(main, ["check", str(ROOT / "solutions"), "--sandbox", "process"])
+    assert result.exit_code == 2 and "use Linux or macOS (on Windows, WSL)" in result.output
