@@ -5,10 +5,10 @@ from __future__ import annotations
 import queue
 import tempfile
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 
 from grader import gradebook, layouts
 from grader.assignment import Assignment

@@ -261,8 +261,7 @@ def _short(value: Any) -> str:
         dtype = "" if value["dtype"] == "float32" else f", dtype={value['dtype']}"
         if size > 4 or value.get("data") is None:
             return f"<tensor {tuple(value['shape'])} {value['dtype']}>"
-        numbers = np.array2string(compare.as_array(value), precision=4, separator=", ")
-        return f"tensor({numbers}{dtype})"
+        return f"tensor({compare.readable(compare.as_array(value))}{dtype})"
     if isinstance(value, dict) and value.get("type") == "object":
         return f"<{value['class'].rsplit('.', 1)[-1]}>"
     return compare.show(value)

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, answer_key, assignment, batch, gradebook, integrations, release as releases, sandbox
-from grader import submission, validate as validation
+from grader import __version__, answer_key, assignment, batch, gradebook, integrations, sandbox, submission
+from grader import release as releases
+from grader import validate as validation
 from grader.engine import Session
-from grader.reporters import classroom, github, gradescope, json_report, junit, summary as summary_report, terminal
+from grader.reporters import classroom, github, gradescope, json_report, junit, terminal
+from grader.reporters import summary as summary_report
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 CHECK_FORMATS = {

@@ -12,8 +12,8 @@ import io
 import sys
 import time
 import warnings
-from typing import Any
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 

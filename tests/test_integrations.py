@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from grader import integrations
-from grader.reporters import classroom, github, gradescope, junit
 from grader.release import write_bundle
+from grader.reporters import classroom, github, gradescope, junit
 from tests.conftest import ROOT
 from tests.variants import WRONG_VARIANTS
 

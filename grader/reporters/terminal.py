@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tabulate import tabulate
 
 from grader.results import PASS, SubmissionResult, TestResult
