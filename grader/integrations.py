@@ -56,11 +56,19 @@ jobs:
 
 GRADESCOPE_SETUP = """\
 #!/usr/bin/env bash
-# Gradescope runs this once to build the autograder image.
+# Gradescope runs this once to build the autograder image. autograde needs Python 3.11+; the
+# default base image (Ubuntu 22.04) has 3.10, so there uv provides a 3.11 for the venv.
+# TORCH_INDEX may name a mirror of PyTorch's CPU wheels.
 set -euo pipefail
+TORCH_INDEX="${{TORCH_INDEX:-{torch_index}}}"
 apt-get update -q && apt-get install -y -q python3 python3-venv python3-pip bubblewrap
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install -q "{torch}" --index-url {torch_index}
+if python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  python3 -m venv /autograder/venv
+else
+  python3 -m pip install -q uv
+  python3 -m uv venv --seed --python 3.11 /autograder/venv
+fi
+/autograder/venv/bin/pip install -q "{torch}" --index-url "$TORCH_INDEX"
 /autograder/venv/bin/pip install -q /autograder/source/autograde
 """
 

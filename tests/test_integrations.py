@@ -124,6 +124,10 @@ def test_gradescope_zip_grades_a_submission_as_gradescope_would(bundle, tmp_path
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
     assert not [n for n in names if n.startswith(("course/solutions", "course/mistakes"))]
     assert "autograde/grader/cli.py" in names and "autograde/pyproject.toml" in names
+    setup = tmp_path / "source" / "setup.sh"
+    assert subprocess.run(["bash", "-n", str(setup)]).returncode == 0
+    assert "sys.version_info < (3, 11)" in setup.read_text()  # Ubuntu 22.04's python3 is 3.10: uv brings 3.11
+    assert "uv venv --seed --python 3.11 /autograder/venv" in setup.read_text()
     run = (tmp_path / "source" / "run_autograder").read_text()
     assert "/autograder/results/results.json" in run and "--format gradescope" in run
     graded = subprocess.run([sys.executable, "-m", "grader", "check", str(course.solutions), "--format", "gradescope",
