@@ -236,10 +236,11 @@ def init() -> None:
 
 @init.command("classroom")
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--install", default="autograde", show_default=True,
-              help="pip requirement that installs autograde in the workflow (e.g. a git URL with a tag).")
+@click.option("--install", default=None, metavar="REQUIREMENT",
+              help="pip requirement that installs autograde in the workflow (e.g. a git URL with a tag); "
+                   "default: a copy of this autograde's source, written to BUNDLE/.autograde.")
 @click.option("--torch", "torch_requirement", default=integrations.DEFAULT_TORCH, show_default=True)
-def init_classroom(bundle: Path, install: str, torch_requirement: str) -> None:
+def init_classroom(bundle: Path, install: str | None, torch_requirement: str) -> None:
     """Write BUNDLE/.github/workflows/classroom.yml for the GitHub Classroom template repository."""
     click.echo(f"wrote {integrations.write_classroom(bundle, install, torch_requirement)}")
 

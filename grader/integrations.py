@@ -80,34 +80,51 @@ cd /autograder/source/course
 """
 
 
-def classroom_workflow(install: str = "autograde", torch: str = DEFAULT_TORCH, exercises: str = "exercises") -> str:
+VENDORED = ".autograde"  # where the template repository carries autograde's own source
+
+
+def classroom_workflow(install: str = f"./{VENDORED}", torch: str = DEFAULT_TORCH, exercises: str = "exercises") -> str:
     """The workflow file for the assignment's template repository."""
     return CLASSROOM_WORKFLOW.format(runner=RUNNER_ID, runner_upper=RUNNER_ID.upper(), install=install, torch=torch,
                                      torch_index=TORCH_CPU_INDEX, exercises=exercises)
 
 
-def write_classroom(bundle: Path, install: str, torch: str) -> Path:
-    """Write ``.github/workflows/classroom.yml`` into the release folder (the template repository)."""
-    target = bundle / ".github" / "workflows" / "classroom.yml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(classroom_workflow(install, torch), encoding="utf-8")
-    return target
+def write_classroom(bundle: Path, install: str | None, torch: str) -> Path:
+    """Write ``.github/workflows/classroom.yml`` into the release folder (the template repository).
+
+    Without ``install`` the workflow installs the copy of autograde's source written beside it,
+    so the repository grades with exactly this version and needs no package index for it.
+    """
+    if install is None:
+        for source, name in source_files():
+            target = bundle / VENDORED / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+        install = f"./{VENDORED}"
+    workflow = bundle / ".github" / "workflows" / "classroom.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(classroom_workflow(install, torch), encoding="utf-8")
+    return workflow
+
+
+def source_files() -> list[tuple[Path, str]]:
+    """autograde's own source, as (file, name relative to the project): what ``pip install`` of it needs."""
+    package = Path(grader.__file__).resolve().parent
+    project = package.parent
+    return ([(path, f"grader/{path.relative_to(package)}") for path in sorted(package.rglob("*.py"))]
+            + [(project / name, name) for name in ("pyproject.toml", "README.md")])
 
 
 def write_gradescope(bundle: Path, out: Path, torch: str) -> Path:
     """The autograder zip: setup.sh, run_autograder, the release (as course/) and autograde's own source."""
-    package = Path(grader.__file__).resolve().parent
-    project = package.parent
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in (("setup.sh", GRADESCOPE_SETUP.format(torch=torch, torch_index=TORCH_CPU_INDEX)),
                            ("run_autograder", GRADESCOPE_RUN)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             archive.writestr(info, text)
-        for path in sorted(p for p in bundle.rglob("*") if p.is_file() and ".github" not in p.parts):
+        for path in sorted(p for p in bundle.rglob("*") if p.is_file() and not {".github", VENDORED} & set(p.parts)):
             archive.write(path, f"course/{path.relative_to(bundle)}")
-        for path in sorted(package.rglob("*.py")):
-            archive.write(path, f"autograde/grader/{path.relative_to(package)}")
-        for name in ("pyproject.toml", "README.md"):
-            archive.write(project / name, f"autograde/{name}")
+        for source, name in source_files():
+            archive.write(source, f"autograde/{name}")
     return out

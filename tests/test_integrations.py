@@ -15,8 +15,10 @@ import zipfile
 import junitparser
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from grader import integrations
+from grader.cli import main
 from grader.release import write_bundle
 from grader.reporters import classroom, github, gradescope, junit
 from tests.conftest import ROOT
@@ -134,6 +136,20 @@ def test_gradescope_zip_grades_a_submission_as_gradescope_would(bundle, tmp_path
                              "--sandbox", "process"], cwd=tmp_path / "source" / "course", capture_output=True, text=True)
     document = json.loads(graded.stdout)
     assert document["score"] == course.max_score and len(document["tests"]) == 31
+
+
+def test_classroom_template_carries_the_autograde_it_installs(bundle, tmp_path):
+    template = shutil.copytree(bundle, tmp_path / "template")
+    result = CliRunner().invoke(main, ["init", "classroom", str(template)])
+    assert result.exit_code == 0, result.output
+    workflow = yaml.safe_load((template / ".github" / "workflows" / "classroom.yml").read_text())
+    install = next(step["run"] for step in workflow["jobs"]["run-autograding-tests"]["steps"] if "pip install" in step.get("run", ""))
+    assert 'pip install "./.autograde"' in install
+    carried = {path.relative_to(template / ".autograde").as_posix() for path in (template / ".autograde").rglob("*") if path.is_file()}
+    assert carried == {name for _, name in integrations.source_files()}
+    assert {"pyproject.toml", "grader/cli.py", "grader/reporters/classroom.py"} <= carried
+    with zipfile.ZipFile(integrations.write_gradescope(template, tmp_path / "a.zip", integrations.DEFAULT_TORCH)) as zipped:
+        assert not [name for name in zipped.namelist() if name.startswith("course/.autograde")]
 
 
 def test_pytest_plugin_runs_one_test_per_check(bundle, tmp_path):
