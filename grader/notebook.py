@@ -1,7 +1,7 @@
 """Turn a Jupyter notebook's code cells into one Python module, without running anything.
 
 IPython magics (``%...``, ``%%...``) and shell lines (``!...``, ``x = !ls``) are skipped, not
-executed. A line map remembers which cell and line each module line came from, so messages
+executed; the bodies of ``%%time``-like cells and of ``%%writefile something.py`` are kept as code. A line map remembers which cell and line each module line came from, so messages
 point at the notebook.
 """
 
@@ -28,6 +28,12 @@ class ConvertedNotebook:
         return f"cell {cell}, line {cell_line}" if cell else f"line {line}"
 
 
+def _runs_python(cell_magic: str) -> bool:
+    """Whether a cell magic's body is this notebook's Python: ``%%time``, or ``%%writefile x.py``."""
+    words = cell_magic.split()
+    return words[0] in _PYTHON_CELL_MAGICS or (words[0] == "%%writefile" and words[-1].endswith(".py"))
+
+
 class NotebookError(ValueError):
     """The file is not a readable notebook."""
 
@@ -47,7 +53,7 @@ def convert(path: Path) -> ConvertedNotebook:
             continue
         cell_lines = str(cell.get("source", "")).splitlines()
         if cell_lines and cell_lines[0].startswith("%%"):
-            if cell_lines[0].split()[0] not in _PYTHON_CELL_MAGICS:
+            if not _runs_python(cell_lines[0]):
                 continue
             cell_lines[0] = ""
         for index, text in enumerate(cell_lines, start=1):

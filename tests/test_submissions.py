@@ -23,11 +23,13 @@ def test_notebook_grades_like_the_folder(session, course, tmp_path):
     notebook = nbformat.v4.new_notebook()
     notebook.cells.append(nbformat.v4.new_markdown_cell("# My solutions"))
     notebook.cells.append(nbformat.v4.new_code_cell("%matplotlib inline\n!pip install torch"))
+    notebook.cells.append(nbformat.v4.new_code_cell("%%bash\necho this cell is shell, not Python"))
+    cell_magics = {"neuron": "%%writefile neuron.py\n", "backprop": "%%time\n"}
     for name in ("neuron", "backprop", "autograd_loop", "autograd_basics"):
         text = (course.solutions / f"{name}.py").read_text()
         text = "\n".join(line for line in text.splitlines() if not line.startswith("from neuron import")
                          and not line.startswith("from backprop import"))
-        notebook.cells.append(nbformat.v4.new_code_cell(text))
+        notebook.cells.append(nbformat.v4.new_code_cell(cell_magics.get(name, "") + text))
     path = tmp_path / "Assignment 1.ipynb"
     nbformat.write(notebook, str(path))
     result = session.grade(path)
