@@ -15,7 +15,7 @@ import numpy as np
 from grader import compare, diagnosis
 from grader.assignment import CheckSpec, FunctionSpec
 from grader.plan import probes_for_check
-from grader.results import ERROR, FAIL, PASS, TestResult
+from grader.results import ERROR, FAIL, NOT_IMPLEMENTED, PASS, TestResult
 
 FINITE_DIFFERENCE_THRESHOLD = 1e-4
 _NO_REFERENCE = {"status": "ok", "calls": []}  # checks measured on the student's code alone
@@ -97,7 +97,7 @@ def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:
         return None
     if error["type"] == "NotImplementedError":
         hint = error["message"].removeprefix("NotImplementedError").lstrip(": ")
-        return Verdict(FAIL, "not implemented yet" + (f" (hint: {hint})" if hint else ""))
+        return Verdict(FAIL, NOT_IMPLEMENTED + (f" (hint: {hint})" if hint else ""))
     if check.kind == "no-autograd":
         return Verdict(FAIL, f"raised with autograd switched off: {error['message']}",
                        "autograd-in-manual-gradient", [error["traceback"]])

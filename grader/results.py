@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
+NOT_IMPLEMENTED = "not implemented yet"  # the message of a check whose function is still the stub
 
 
 @dataclass
@@ -34,6 +35,11 @@ class TestResult:
     def score(self) -> float:
         """All the check's points when it passes, none otherwise."""
         return self.max_score if self.status == PASS else 0.0
+
+    @property
+    def not_implemented(self) -> bool:
+        """Whether the function is still the exercise's stub (it raised NotImplementedError)."""
+        return self.status == FAIL and NOT_IMPLEMENTED in self.message
 
     def as_dict(self) -> dict:
         """The ``tests[]`` entry of ``check --format json``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nbformat
@@ -13,6 +14,7 @@ from grader.engine import signature_problem
 from grader.reporters import terminal
 from grader.results import SubmissionResult
 from tests.conftest import ROOT, SEED, by_function
+from tests.variants import WRONG_VARIANTS
 
 
 def _scores(result):
@@ -227,3 +229,14 @@ def test_watch_regrades_after_an_edit(course, tmp_path):
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+
+
+def test_functions_not_written_yet_get_one_line_each_and_real_failures_the_detail(session, make_submission, course):
+    folder = make_submission(WRONG_VARIANTS["loss sum"][0])
+    shutil.copy(course.exercises / "autograd_basics.py", folder / "autograd_basics.py")
+    report = terminal.render(session.grade(folder))
+    unfinished = report.split("NOT IMPLEMENTED YET")[1].split("SHORT SUMMARY")[0]
+    assert "___ loss_fn: returns what the reference returns" in report.split("NOT IMPLEMENTED YET")[0]
+    assert unfinished.count("not implemented yet (hint: ") == 6
+    assert re.search(r"\ndetached \(autograd_basics.py:\d+\): not implemented yet \(hint: one method of Tensor", unfinished)
+    assert "___ detached" not in report and "FAIL loss_fn" in report.split("SHORT SUMMARY")[1]

@@ -1,10 +1,10 @@
-"""The student's view: a table of checks, then each failure in detail, then the total."""
+"""The student's view: a table of checks, each failure in detail, one line per function not yet written, the total."""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
-from grader.results import PASS, SubmissionResult, TestResult
+from grader.results import NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
 
 STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
 OUTPUT_LINES = 15
@@ -20,16 +20,40 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
     rows = [[test.function, test.name.split(": ", 1)[-1], f"{test.score:g}/{test.max_score:g}", STATUS_MARK[test.status]]
             for test in result.tests]
     lines += [tabulate(rows, headers=["function", "check", "points", "status"], tablefmt="github" if markdown else "simple"), ""]
-    failures = [test for test in result.tests if test.status != PASS]
+    failures = [test for test in result.tests if test.status != PASS and not test.not_implemented]
     if failures:
-        lines.append("## Failures" if markdown else "=" * 30 + " FAILURES " + "=" * 30)
+        lines.append(_heading("Failures", markdown))
         for test in failures:
             lines += _failure(test, markdown)
-        lines.append("## Summary" if markdown else "=" * 28 + " short summary " + "=" * 27)
-        lines += [f"{STATUS_MARK[t.status]} {t.name}" + (f" [{t.mistake}]" if t.mistake else "") for t in failures]
+    unfinished: dict[str, TestResult] = {}
+    for test in result.tests:
+        if test.not_implemented:
+            unfinished.setdefault(test.function, test)
+    if unfinished:
+        lines.append(_heading("Not implemented yet", markdown))
+        lines += [_unfinished(test, markdown) for test in unfinished.values()]
+    if failures:
+        lines += [""] if unfinished else []
+        lines.append(_heading("Short summary", markdown))
+        bullet = "- " if markdown else ""
+        lines += [f"{bullet}{STATUS_MARK[t.status]} {t.name}" + (f" [{t.mistake}]" if t.mistake else "") for t in failures]
     percent = 100 * result.score / result.max_score if result.max_score else 0.0
     lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
     return "\n".join(lines) + "\n"
+
+
+def _heading(title: str, markdown: bool) -> str:
+    if markdown:
+        return f"## {title}"
+    padding = max(0, 70 - len(title) - 2)
+    return f"{'=' * (padding // 2)} {title.upper()} {'=' * (padding - padding // 2)}"
+
+
+def _unfinished(test: TestResult, markdown: bool) -> str:
+    """One line for a function that is still the stub: where it is, and the stub's hint."""
+    where = f" ({test.location})" if test.location else ""
+    line = f"{test.function}{where}: {test.message[test.message.index(NOT_IMPLEMENTED):]}"
+    return f"- {line}" if markdown else line
 
 
 def _failure(test: TestResult, markdown: bool) -> list[str]:
