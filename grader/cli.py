@@ -115,11 +115,12 @@ def _watch(session: Session, path: Path, render) -> None:
     try:
         while True:
             started = time.perf_counter()
+            graded = submission.fingerprint(path)  # taken first, so an edit saved while grading is not missed
             result = session.grade(path)
             click.echo(render(result), nl=False)
             click.echo(f"[graded in {time.perf_counter() - started:.2f} s; watching {path} for changes, Ctrl-C to stop]",
                        err=True)
-            submission.wait_for_change(path)
+            submission.wait_for_change(path, since=graded)
             click.echo("\n" + "=" * 78 + "\n")
     except KeyboardInterrupt:
         sys.exit(EXIT_OK)

@@ -186,10 +186,9 @@ def fingerprint(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def wait_for_change(root: Path, interval: float = 0.3) -> None:
-    """Block until a file of the submission is added, removed or modified."""
-    before = fingerprint(root)
-    while fingerprint(root) == before:
+def wait_for_change(root: Path, since: dict[str, tuple[int, int]], interval: float = 0.3) -> None:
+    """Block until the submission's files differ from the fingerprint ``since`` (added, removed or modified)."""
+    while fingerprint(root) == since:
         time.sleep(interval)
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import re
 import shutil
+import subprocess
+import sys
+import threading
+import time
 
 import nbformat
 from click.testing import CliRunner
 
+from grader import submission
 from grader.cli import main
 from grader.engine import signature_problem
 from grader.reporters import terminal
@@ -205,21 +212,21 @@ def test_notebook_with_huge_outputs_grades(session, course, tmp_path):
 
 
 def test_watch_regrades_after_an_edit(course, tmp_path):
-    import subprocess
-    import sys
-    import time
-
     folder = shutil.copytree(course.exercises, tmp_path / "work")
     watcher = subprocess.Popen([sys.executable, "-m", "grader", "check", str(folder), "--watch", "--only", "activate",
                                 "--sandbox", "process", "--assignment", str(ROOT / "assignment.toml")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+
+    def wait_for(text: str) -> str:
+        seen, deadline = "", time.monotonic() + 60
+        while text not in seen and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                seen += lines.get(timeout=1)
+        return seen
+
     try:
-        def wait_for(text):
-            seen = ""
-            deadline = time.monotonic() + 60
-            while text not in seen and time.monotonic() < deadline:
-                seen += watcher.stdout.readline()
-            return seen
         assert "FAIL" in wait_for("Total:")
         stub = folder / "neuron.py"
         stub.write_text(stub.read_text().replace("raise NotImplementedError('1 / (1 + e^(-u)), or torch.sigmoid')",
@@ -229,6 +236,18 @@ def test_watch_regrades_after_an_edit(course, tmp_path):
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+
+
+def test_an_edit_saved_while_grading_is_not_missed(tmp_path):
+    (tmp_path / "neuron.py").write_text("x = 1\n")
+    graded = submission.fingerprint(tmp_path)
+    (tmp_path / "neuron.py").write_text("x = 22\n")  # saved after grading began
+    returned: list[None] = []
+    waiting = threading.Thread(target=lambda: returned.append(submission.wait_for_change(tmp_path, graded, 0.05)),
+                               daemon=True)
+    waiting.start()
+    waiting.join(timeout=5)
+    assert returned == [None], "the edit was missed: still waiting"
 
 
 def test_functions_not_written_yet_get_one_line_each_and_real_failures_the_detail(session, make_submission, course):
