@@ -1,8 +1,9 @@
 """Turn a Jupyter notebook's code cells into one Python module, without running anything.
 
 IPython magics (``%...``, ``%%...``) and shell lines (``!...``, ``x = !ls``) are skipped, not
-executed; the bodies of ``%%time``-like cells and of ``%%writefile something.py`` are kept as code. A line map remembers which cell and line each module line came from, so messages
-point at the notebook.
+executed; the bodies of ``%%time``-like cells and of ``%%writefile something.py`` are kept as
+code. A line map remembers which cell and line each module line came from, so messages point at
+the notebook.
 """
 
 from __future__ import annotations
