@@ -1,0 +1,97 @@
+"""Which students of one grading run wrote the same code: pairs, a score, and the functions concerned.
+
+Each contract function a student defines is tokenised by copydetect (names become ``V``/``F``,
+strings ``S``, comments and layout dropped), cut into k-grams and winnowed (MOSS's method).
+Fingerprints that also occur in the starter code or the reference solutions are boilerplate and
+removed: code that everyone was given, or that every right answer converges to, is no evidence.
+Students are compared function by function, so renamed variables and reordered functions change
+nothing. Only the fingerprints are kept per student, never the code, and only pairs that share a
+fingerprint are compared.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from grader import submission
+from grader.assignment import Assignment
+
+NOISE = 25  # k-gram length in tokenised characters: shorter matches are noise (copydetect's default)
+GUARANTEE = 30  # a match at least this long is always found (sets the winnowing window)
+FUNCTION_SIMILARITY = 0.5  # a function is concerned when at least half its fingerprints are shared
+MIN_SHARED = 5  # ... and at least this many: a one-line body everyone writes is no evidence
+
+Prints = dict[str, frozenset[int]]  # contract function -> its winnowed fingerprints
+
+
+@dataclass(frozen=True)
+class SimilarPair:
+    """Two students whose code shares fingerprints, how much, and in which functions."""
+
+    students: tuple[str, str]
+    similarity: float
+    functions: list[str]
+
+    def as_dict(self) -> dict:
+        """The ``similar_code`` entry of ``grade --format json``."""
+        return {"students": list(self.students), "similarity": round(self.similarity, 3), "functions": self.functions}
+
+
+def function_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> Prints:
+    """The fingerprints of each contract function defined under ``path``, boilerplate removed."""
+    from copydetect.utils import filter_code, get_document_fingerprints  # only class grading pays for it
+
+    with tempfile.TemporaryDirectory(prefix="autograde-similarity-") as stage:
+        code = submission.load(path, contract, Path(stage))
+    prints = {}
+    for name, definition in code.definitions.items():
+        tokens, _ = filter_code(ast.unparse(definition.node), "code.py", "python")
+        hashes, _ = get_document_fingerprints(tokens, NOISE, GUARANTEE - NOISE + 1)
+        prints[name] = frozenset(int(h) for h in hashes) - (boilerplate or {}).get(name, frozenset())
+    return prints
+
+
+def boilerplate(assignment: Assignment) -> Prints:
+    """Per function, the fingerprints of the starter code and of the reference solutions."""
+    contract = {spec.name for spec in assignment.functions}
+    given = [function_prints(folder, contract) for folder in (assignment.exercises, assignment.solutions) if folder.is_dir()]
+    return {name: frozenset().union(*(prints.get(name, frozenset()) for prints in given)) for name in contract}
+
+
+def similar_pairs(prints: dict[str, Prints]) -> list[SimilarPair]:
+    """Pairs of students with at least one similar function, most similar first.
+
+    ``similarity`` is the Jaccard index of the two students' fingerprints over all functions.
+    """
+    owners = defaultdict(list)
+    for student in sorted(prints):
+        for name, hashes in prints[student].items():
+            for fingerprint in hashes:
+                owners[name, fingerprint].append(student)
+    shared = Counter(pair for students in owners.values() for pair in combinations(students, 2))
+    del owners
+    pairs = []
+    for (first, second), count in shared.items():
+        functions = [name for name in sorted(prints[first]) if _similar(prints[first][name], prints[second].get(name, frozenset()))]
+        if functions:
+            total = sum(map(len, prints[first].values())) + sum(map(len, prints[second].values()))
+            pairs.append(SimilarPair((first, second), count / (total - count), functions))
+    return sorted(pairs, key=lambda pair: (-pair.similarity, pair.students))
+
+
+def _similar(first: frozenset[int], second: frozenset[int]) -> bool:
+    shared = len(first & second)
+    return shared >= MIN_SHARED and shared >= FUNCTION_SIMILARITY * len(first | second)
+
+
+def compare_class(submissions: Iterable[tuple[str, Path]], assignment: Assignment) -> list[SimilarPair]:
+    """The similar pairs among ``(student, path)`` submissions, with the assignment's given code subtracted."""
+    contract = {spec.name for spec in assignment.functions}
+    given = boilerplate(assignment)
+    return similar_pairs({student: function_prints(path, contract, given) for student, path in submissions})
