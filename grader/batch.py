@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import gradebook, layouts
+from grader import gradebook, layouts, similarity
 from grader.assignment import Assignment
 from grader.engine import Session
 
@@ -39,7 +39,10 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                 shard: Shard | None = None, resume: bool = False,
                 on_start: Callable[[int], None] = lambda total: None,
                 on_result: Callable[[str], None] = lambda student: None) -> gradebook.Summary:
-    """Grade every submission under ``root`` into ``out``; return the class summary."""
+    """Grade every submission under ``root`` into ``out``; return the class summary.
+
+    Once every grade has landed, the code of this run's submissions is compared (``similar_code``).
+    """
     if resume:
         previous = gradebook.run_seed(out)
         if previous is not None and seed is not None and seed != previous:
@@ -73,4 +76,5 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                 book.finish()
         owned = {e.student for e in entries}
         records = {k: v for k, v in book.records.items() if k in owned}
-        return gradebook.summarise(records, assignment, found.unrecognised)
+        similar_code = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
+        return gradebook.summarise(records, assignment, found.unrecognised, similar_code)

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignment import Assignment
+from grader.clusters import Cluster, find_clusters
 from grader.reporters import terminal
 from grader.results import PASS, SubmissionResult
+from grader.similarity import SimilarPair
 
 RESULTS_LINES = "results.jsonl"
 RUN_FILE = "run.json"
@@ -123,22 +125,32 @@ def _file_name(student: str) -> str:
 
 @dataclass
 class Summary:
-    """The class picture: score distribution, pass rate per function, most common mistakes."""
+    """The class picture: score distribution, pass rate per function, most common mistakes, students
+    who gave the same wrong answer, students whose code is alike, and the grader's own failures."""
 
     count: int
     max_score: float
     scores: list[float]
     pass_rates: dict[str, float]
     mistakes: list[tuple[str, int]]
-    errors: int = 0
+    internal_errors: dict[str, str] = field(default_factory=dict)  # student -> the grader's error message
     unrecognised: list[str] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
+    similar_code: list[SimilarPair] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        """How many submissions hit an internal grader error."""
+        return len(self.internal_errors)
 
     def as_dict(self) -> dict:
         """The ``--format json`` summary."""
         stats = self.statistics()
         return {"students": self.count, "max_score": self.max_score, **stats, "histogram": self.histogram(),
-                "pass_rate": self.pass_rates, "mistakes": dict(self.mistakes), "internal_errors": self.errors,
-                "unrecognised": self.unrecognised}
+                "pass_rate": self.pass_rates, "mistakes": dict(self.mistakes),
+                "clusters": [cluster.as_dict() for cluster in self.clusters],
+                "similar_code": [pair.as_dict() for pair in self.similar_code],
+                "internal_errors": self.internal_errors, "unrecognised": self.unrecognised}
 
     def statistics(self) -> dict:
         """Mean, median, min and max of the totals."""
@@ -155,13 +167,16 @@ class Summary:
         return counts
 
 
-def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str]) -> Summary:
-    """Summarise a class's records."""
+def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str],
+              similar_code: list[SimilarPair] | None = None) -> Summary:
+    """Summarise a class's records; ``similar_code`` comes from comparing the code, which records lack."""
     graded = [r for r in records.values() if not r.get("internal_error")]
     pass_rates = {}
     for spec in assignment.functions:
         passed = sum(all(t["status"] == PASS for t in r["tests"] if t["function"] == spec.name) for r in graded)
         pass_rates[spec.name] = passed / len(graded) if graded else 0.0
     mistakes = Counter(mistake for r in graded for mistake in {t["mistake"] for t in r["tests"] if t["mistake"]})
+    internal_errors = {key: records[key]["internal_error"] for key in sorted(records) if records[key].get("internal_error")}
     return Summary(len(records), assignment.max_score, [r["score"] for r in graded], pass_rates,
-                   mistakes.most_common(), len(records) - len(graded), unrecognised)
+                   mistakes.most_common(), internal_errors, unrecognised,
+                   find_clusters({r["id"]: r for r in graded}), similar_code or [])

@@ -1,4 +1,5 @@
-"""The instructor's class picture on the terminal: distribution, pass rates, common mistakes."""
+"""The instructor's class picture on the terminal: distribution, pass rates, common mistakes, clusters
+of identical wrong answers, similar code, internal errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from grader import diagnosis
 from grader.gradebook import Summary
 
 BAR_WIDTH = 30
+TOP = 5  # clusters and similar pairs shown; --format json has them all
+NAMES_SHOWN = 8
+MESSAGE_WIDTH = 160
 
 
 def render(summary: Summary) -> str:
@@ -27,8 +31,48 @@ def render(summary: Summary) -> str:
     if summary.mistakes:
         rows = [[mistake, count, diagnosis.MISTAKES[mistake][0]] for mistake, count in summary.mistakes]
         lines += ["", "Most common mistakes (what to re-teach):", tabulate(rows, headers=["mistake", "students", "meaning"])]
-    if summary.errors:
-        lines.append(f"\n{summary.errors} submissions hit an INTERNAL grader error: see results.json")
+    lines += _clusters(summary) + _similar_code(summary)
+    if summary.internal_errors:
+        lines += ["", f"{summary.errors} submissions hit an INTERNAL grader error (not the students' fault):"]
+        lines += [f"  {student}: {_shorten(message)}" for student, message in summary.internal_errors.items()]
     if summary.unrecognised:
         lines += ["", "Not graded (not recognised):"] + [f"  {item}" for item in summary.unrecognised]
     return "\n".join(lines) + "\n"
+
+
+def _clusters(summary: Summary) -> list[str]:
+    """The largest groups of students with the same wrong result: each explained once."""
+    if not summary.clusters:
+        return []
+    lines = ["", "Same wrong answer (explain it once):"]
+    for cluster in summary.clusters[:TOP]:
+        named = f" ({cluster.mistake})" if cluster.mistake else ""
+        lines += [f"  {len(cluster.students)} students return exactly the same wrong {cluster.function}{named}: "
+                  f"{_shorten(cluster.description)}", f"    {_names(cluster.students)}"]
+    return lines + _more(summary.clusters)
+
+
+def _similar_code(summary: Summary) -> list[str]:
+    """The most similar pairs of submissions, starter and reference code not counted."""
+    if not summary.similar_code:
+        return []
+    lines = ["", "Most similar code (starter and reference code not counted):"]
+    lines += [f"  {' and '.join(pair.students)}: {100 * pair.similarity:.0f}% alike; same code in {', '.join(pair.functions)}"
+              for pair in summary.similar_code[:TOP]]
+    return lines + _more(summary.similar_code)
+
+
+def _more(items: list) -> list[str]:
+    return [f"  ... and {len(items) - TOP} more in --format json"] if len(items) > TOP else []
+
+
+def _names(students: list[str]) -> str:
+    shown = ", ".join(students[:NAMES_SHOWN])
+    return shown + (f" and {len(students) - NAMES_SHOWN} more" if len(students) > NAMES_SHOWN else "")
+
+
+def _shorten(message: str) -> str:
+    """One line: the message's first line and, for a traceback, its last (the exception)."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()] or [""]
+    line = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    return line if len(line) <= MESSAGE_WIDTH else line[:MESSAGE_WIDTH - 3] + "..."
