@@ -57,6 +57,11 @@ def _shard(ctx, param, value: str | None) -> batch.Shard | None:
         raise click.BadParameter(f"expected K/N with 1 <= K <= N, got {value!r} ({error})") from error
 
 
+def _write_report(out: Path, course: assignment.Assignment, summary: gradebook.Summary | None = None) -> None:
+    from grader.reporters import html  # matplotlib takes half a second to import: only the class commands pay it
+    click.echo(f"report: {html.write(out, course, summary)}", err=True)
+
+
 def _sandbox_mode(requested: str) -> str:
     try:
         mode = sandbox.resolve(requested)
@@ -142,7 +147,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
     """Grade every student's submission in SUBMISSIONS (a folder or a .zip download).
 
     Writes OUT/grades.csv, OUT/results.json and OUT/feedback/<student>.md as grades land, then
-    prints the class summary.
+    prints the class summary and writes the class report, OUT/report.html.
     """
     course = _load_assignment(assignment_path)
     if not course.has_solutions:
@@ -168,6 +173,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
             bar.__exit__(None, None, None)
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
     click.echo(f"gradebook: {out / 'grades.csv'}", err=True)
+    _write_report(out, course, summary)
     sys.exit(EXIT_INTERNAL if summary.errors else EXIT_OK)
 
 
@@ -177,7 +183,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_path: Path | None) -> None:
-    """Combine the --out folders of `autograde grade --shard` runs into one gradebook in OUT."""
+    """Combine the --out folders of `autograde grade --shard` runs into one gradebook and report in OUT."""
     course = _load_assignment(assignment_path)
     seeds = {gradebook.run_seed(folder) for folder in shards}
     if len(seeds) != 1:
@@ -192,6 +198,17 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
     (out / gradebook.RUN_FILE).write_text(json.dumps({"seed": seeds.pop(), "assignment": course.name}))
     summary = gradebook.summarise(records, course, [])
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
+    _write_report(out, course, summary)
+
+
+@main.command()
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+def report(out: Path, assignment_path: Path | None) -> None:
+    """Rebuild the class report OUT/report.html from a graded output folder OUT, without re-grading."""
+    if not (out / gradebook.RESULTS_LINES).exists():
+        raise click.UsageError(f"{out} has no {gradebook.RESULTS_LINES}: not an output folder of `autograde grade`")
+    _write_report(out, _load_assignment(assignment_path))
 
 
 @main.command()

@@ -62,7 +62,7 @@ class Gradebook:
         """Record one student's result durably, with their feedback file."""
         record = student_record(student, result, self.assignment.max_score)
         self.records[student] = record
-        (self.out / "feedback" / f"{_file_name(student)}.md").write_text(terminal.render(result, markdown=True), encoding="utf-8")
+        feedback_file(self.out, student).write_text(terminal.render(result, markdown=True), encoding="utf-8")
         self._lines.write(json.dumps(record) + "\n")
         self._lines.flush()
         os.fsync(self._lines.fileno())
@@ -119,8 +119,9 @@ def run_seed(out: Path) -> int | None:
         return None
 
 
-def _file_name(student: str) -> str:
-    return student.replace("/", "__")
+def feedback_file(out: Path, student: str) -> Path:
+    """Where a student's Markdown feedback is written in an output folder."""
+    return out / "feedback" / f"{student.replace('/', '__')}.md"
 
 
 @dataclass
