@@ -88,8 +88,12 @@ def row(record: dict, functions: list[str]) -> list[str]:
 
 
 def write_all(out: Path, records: dict[str, dict], functions: list[str]) -> None:
-    """``grades.csv`` and ``results.json`` for all the records, sorted by id."""
+    """``grades.csv``, ``results.jsonl`` and ``results.json`` for all the records, sorted by id
+    (``results.jsonl`` replaced atomically: a merged folder can be reported, resumed or merged again)."""
     ordered = [records[key] for key in sorted(records)]
+    staged = out / f"{RESULTS_LINES}.tmp"
+    staged.write_text("".join(json.dumps(record) + "\n" for record in ordered), encoding="utf-8")
+    os.replace(staged, out / RESULTS_LINES)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header(functions))

@@ -85,6 +85,15 @@ def test_report_command_rebuilds_it_without_grading(graded, tmp_path):
     assert empty.exit_code == 2 and "not an output folder" in empty.output
 
 
+def test_merge_writes_the_report_of_the_merged_folder(graded, tmp_path):
+    merged = tmp_path / "merged"
+    result = CliRunner().invoke(cli.main, ["merge", str(graded), "--out", str(merged),
+                                           "--assignment", str(ROOT / "assignment.toml")])
+    assert result.exit_code == 0, result.output
+    text = (merged / html.REPORT_FILE).read_text(encoding="utf-8")
+    assert ">emma</a>" in text and "expected:</span> tensor(0.179801, dtype=float32)" in text
+
+
 def test_student_data_is_escaped(course):
     records, feedback = synthetic_class(course, 6)
     text = build(course, records, feedback)

@@ -44,7 +44,7 @@ def render(records: dict[str, dict], summary: gradebook.Summary, assignment: Ass
     listed = summary.as_dict()  # clusters and similar code, where this grader finds them
     students = sorted(records)
     anchors = {student: f"student-{index}" for index, student in enumerate(students)}
-    body = [_overview(summary, records, run, assignment), _trajectories(records),
+    body = [_overview(summary, records, run), _trajectories(records),
             _clusters(listed.get("clusters") or [], anchors), _similar_code(listed.get("similar_code") or [], anchors),
             _student_table(students, records, anchors),
             "<h2>Feedback per student</h2>",
@@ -56,7 +56,7 @@ def render(records: dict[str, dict], summary: gradebook.Summary, assignment: Ass
             + "\n".join(part for part in body if part) + f"</main><script>{SORT_SCRIPT}</script></body></html>\n")
 
 
-def _overview(summary: gradebook.Summary, records: dict[str, dict], run: dict, assignment: Assignment) -> str:
+def _overview(summary: gradebook.Summary, records: dict[str, dict], run: dict) -> str:
     graded = [r for r in records.values() if not r.get("internal_error")]
     stats = summary.statistics()
     facts = [f"{summary.count} students", f"seed {escape(str(run.get('seed', '?')))}"]
@@ -71,7 +71,7 @@ def _overview(summary: gradebook.Summary, records: dict[str, dict], run: dict, a
     if summary.mistakes:
         distribution.append(_figure(plots.mistakes(summary.mistakes)))
         rows = "".join(f"<tr><td><code>{escape(name)}</code></td><td class=\"number\">{count}</td>"
-                       f"<td>{escape(assignment.catalogue.meaning(name))}</td></tr>" for name, count in summary.mistakes)
+                       f"<td>{escape(summary.meanings.get(name, ''))}</td></tr>" for name, count in summary.mistakes)
         table = ("<div class=\"card\"><h3>What to re-teach</h3><table><thead><tr><th>mistake</th><th>students</th>"
                  f"<th>meaning</th></tr></thead><tbody>{rows}</tbody></table></div>")
     rates = _figure(plots.pass_rates(summary.pass_rates)) if graded else ""
