@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import diagnosis
+
+@dataclass(frozen=True)
+class Kind:
+    """A check kind: the probe whose observations it judges, and what it tells the student it verifies."""
+
+    probe: str
+    title: str
+    needs_cases: bool = True
+
+
 CHECK_KINDS = {
-    # kind: (the probe it needs, what it tells the student it verifies)
-    "dataset": ("dataset", "length, text and every item match the lecture's data"),
-    "returns": ("call", "returns what the reference returns"),
-    "inputs-unchanged": ("call", "leaves its inputs unchanged"),
-    "differentiable": ("differentiable", "autograd's gradient through it matches finite differences"),
-    "finite-difference": ("call", "matches central finite differences in float64"),
-    "no-autograd": ("no-autograd", "works, and gives the same result, with autograd switched off"),
-    "training": ("call", "training follows the reference's parameter trajectory"),
-    "leaf-parameters": ("call", "W and b stay the same leaf tensors with requires_grad"),
-    "leaf-gradient": ("call", "leaves the right gradient in the input's .grad"),
+    "dataset": Kind("dataset", "length, text and every item match the reference's", needs_cases=False),
+    "returns": Kind("call", "returns what the reference returns"),
+    "inputs-unchanged": Kind("call", "leaves its inputs unchanged"),
+    "differentiable": Kind("differentiable", "autograd's gradient through it matches finite differences"),
+    "finite-difference": Kind("call", "matches central finite differences in float64"),
+    "no-autograd": Kind("no-autograd", "works, and gives the same result, with autograd switched off"),
+    "training": Kind("call", "training follows the reference's trajectory"),
+    "leaf-parameters": Kind("call", "{parameters} stay the same leaf tensors with requires_grad"),
+    "leaf-gradient": Kind("call", "leaves the right gradient in {argument}.grad"),
+    "backward": Kind("backward", "its backward matches finite differences of the forward in float64"),
 }
 
 
@@ -31,17 +43,28 @@ class CheckSpec:
     rtol: float = 1e-4
     atol: float = 1e-6
     attributes: tuple[str, ...] = ()
-    target: str | None = None
+    target: str | None = None  # finite-difference: the course's scalar function (in targets.py)
+    wrt: tuple[int, ...] = ()  # finite-difference: positions of the arguments it differentiates
+    parameters: tuple[int, ...] = ()  # leaf-parameters: positions of the arguments that must stay leaves
+    argument: int = 0  # leaf-gradient: position of the argument whose .grad is compared
+    after: tuple[int, ...] = ()  # training: positions of arguments whose state after the call is compared
+    names: tuple[str, ...] = ()  # the function's parameter names, for titles and messages
+    title_text: str = ""
 
     @property
     def probe_kind(self) -> str:
         """The kind of probe whose observations this check judges."""
-        return CHECK_KINDS[self.kind][0]
+        return CHECK_KINDS[self.kind].probe
 
     @property
     def title(self) -> str:
-        """What the check verifies, in words."""
-        return CHECK_KINDS[self.kind][1]
+        """What the check verifies, in words (the course's own wording when it gives one)."""
+        if self.title_text:
+            return self.title_text
+        listed = [self.names[i] for i in self.parameters if i < len(self.names)]
+        parameters = " and ".join([", ".join(listed[:-1]), listed[-1]] if len(listed) > 2 else listed) or "the parameters"
+        argument = self.names[self.argument] if self.argument < len(self.names) else "the input"
+        return CHECK_KINDS[self.kind].title.format(parameters=parameters, argument=argument)
 
 
 @dataclass(frozen=True)
@@ -54,11 +77,17 @@ class FunctionSpec:
     checks: tuple[CheckSpec, ...]
     kind: str = "function"
     returns: tuple[str, ...] = ()  # names of the items of a returned tuple, for messages ("W", "b")
+    hints: dict[str, str] = field(default_factory=dict)  # mistake id -> advice worded for this function
 
     @property
     def signature(self) -> str:
         """The contract's signature, as a student would write it."""
         return f"{self.name}({', '.join(self.parameters)})"
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """The parameters' names, without default values."""
+        return [p.split("=")[0].strip() for p in self.parameters]
 
     @property
     def required_parameters(self) -> list[str]:
@@ -78,7 +107,7 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Assignment:
-    """The whole assignment: where its parts live and what is graded."""
+    """The whole assignment: where its parts live, what is graded, and the course's own mistakes."""
 
     name: str
     root: Path
@@ -89,6 +118,9 @@ class Assignment:
     timeout: float = 10.0
     memory_mb: int = 3072
     answer_key: Path | None = None
+    inputs: Path | None = None
+    targets: Path | None = None
+    catalogue: diagnosis.Catalogue = field(default_factory=diagnosis.Catalogue)
 
     @property
     def has_solutions(self) -> bool:
@@ -113,17 +145,27 @@ class AssignmentError(ValueError):
 
 
 def load(path: Path) -> Assignment:
-    """Read and validate ``assignment.toml``."""
+    """Read ``assignment.toml`` and check every declaration against the course's files.
+
+    An input case, a finite-difference target, a mistake without a meaning or a parameter name
+    that does not exist is an ``AssignmentError`` naming the file and the entry.
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise AssignmentError(f"cannot read {path}: {error}") from error
     settings = data.get("assignment", {})
     root = path.parent.resolve()
+    try:
+        catalogue = diagnosis.Catalogue.with_course(data.get("mistake", {}))
+    except (TypeError, KeyError, AttributeError) as error:
+        raise AssignmentError(f"{path}: [mistake.<id>] tables need meaning = \"...\" and hint = \"...\" ({error})") from error
     functions = tuple(_function(entry, path) for entry in data.get("function", []))
     if not functions:
         raise AssignmentError(f"{path} declares no [[function]]")
-    return Assignment(
+    inputs = root / settings.get("inputs", "inputs.py")
+    targets = root / settings.get("targets", "targets.py")
+    course = Assignment(
         name=settings.get("name", root.name),
         root=root,
         solutions=root / settings.get("solutions", "solutions"),
@@ -133,26 +175,104 @@ def load(path: Path) -> Assignment:
         timeout=float(settings.get("timeout", 10)),
         memory_mb=int(settings.get("memory_mb", 3072)),
         answer_key=root / settings["answer_key"] if "answer_key" in settings else None,
+        inputs=inputs if inputs.is_file() else None,
+        targets=targets if targets.is_file() else None,
+        catalogue=catalogue,
     )
+    problems = declaration_problems(course)
+    if problems:
+        raise AssignmentError(f"{path}:\n" + "\n".join(f"  {problem}" for problem in problems))
+    return course
+
+
+def declaration_problems(course: Assignment) -> list[str]:
+    """Every declaration that names something the course does not have."""
+    cases = _top_level_functions(course.inputs)
+    targets = _top_level_functions(course.targets)
+    problems = []
+    seen = set()
+    for spec in course.functions:
+        if spec.name in seen:
+            problems.append(f"function {spec.name} is declared twice")
+        seen.add(spec.name)
+        for check in spec.checks:
+            entry = f"function {spec.name}, check {check.kind}"
+            if CHECK_KINDS[check.kind].needs_cases and not check.cases:
+                problems.append(f"{entry}: no cases = [...] (input cases from inputs.py)")
+            for case in check.cases:
+                if case not in cases:
+                    where = course.inputs.name if course.inputs else "inputs.py (missing)"
+                    problems.append(f"{entry}: unknown input case {case!r}: no such function in {where}")
+            for mistake in check.mistakes:
+                if mistake not in course.catalogue:
+                    problems.append(f"{entry}: mistake {mistake!r} has no meaning: add [mistake.{mistake}] "
+                                    "with meaning and hint")
+            if check.kind == "finite-difference" and course.answer_key is None and check.target not in targets:
+                where = course.targets.name if course.targets else "targets.py (missing)"
+                problems.append(f"{entry}: target {check.target!r} is not a function of {where}")
+        for mistake in spec.hints:
+            if mistake not in course.catalogue:
+                problems.append(f"function {spec.name}: hint for unknown mistake {mistake!r}")
+    return problems
+
+
+def _top_level_functions(path: Path | None) -> set[str]:
+    if path is None:
+        return set()
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise AssignmentError(f"cannot read {path}: {error}") from error
+    return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 def _function(entry: dict, path: Path) -> FunctionSpec:
+    name = entry.get("name", "?")
     try:
-        checks = tuple(_check(check) for check in entry["checks"])
-        return FunctionSpec(name=entry["name"], module=entry["module"], parameters=tuple(entry.get("parameters", ())),
-                            checks=checks, kind=entry.get("kind", "function"), returns=tuple(entry.get("returns", ())))
-    except (KeyError, TypeError) as error:
-        raise AssignmentError(f"{path}: function {entry.get('name', '?')}: missing or wrong field {error}") from error
+        parameters = tuple(entry.get("parameters", ()))
+        names = tuple(p.split("=")[0].strip() for p in parameters)
+        checks = tuple(_check(check, names, f"{path}: function {name}") for check in entry["checks"])
+        return FunctionSpec(name=entry["name"], module=entry["module"], parameters=parameters, checks=checks,
+                            kind=entry.get("kind", "function"), returns=tuple(entry.get("returns", ())),
+                            hints=dict(entry.get("hints", {})))
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, AssignmentError):
+            raise
+        raise AssignmentError(f"{path}: function {name}: missing or wrong field {error}") from error
 
 
-def _check(entry: dict) -> CheckSpec:
-    if entry["kind"] not in CHECK_KINDS:
-        raise AssignmentError(f"unknown check kind {entry['kind']!r}; known: {', '.join(CHECK_KINDS)}")
+def _check(entry: dict, names: tuple[str, ...], where: str) -> CheckSpec:
+    kind = entry["kind"]
+    if kind not in CHECK_KINDS:
+        raise AssignmentError(f"{where}: unknown check kind {kind!r}; known: {', '.join(CHECK_KINDS)}")
+
+    def positions(key: str, default: tuple[str, ...] = ()) -> tuple[int, ...]:
+        listed = entry.get(key, default)
+        unknown = [name for name in listed if name not in names]
+        if unknown:
+            raise AssignmentError(f"{where}, check {kind}: {key} names {', '.join(map(repr, unknown))}, "
+                                  f"which are not parameters ({', '.join(names) or 'none'})")
+        return tuple(names.index(name) for name in listed)
+
+    needed = {"finite-difference": ("target", "wrt"), "leaf-parameters": ("parameters",)}.get(kind, ())
+    missing = [key for key in needed if key not in entry]
+    if missing:
+        raise AssignmentError(f"{where}, check {kind}: declare {' and '.join(missing)} "
+                              "(see the README's authoring section)")
     return CheckSpec(
-        kind=entry["kind"], points=float(entry["points"]), cases=tuple(entry.get("cases", ())),
+        kind=kind, points=float(entry["points"]), cases=tuple(entry.get("cases", ())),
         mistakes=tuple(entry.get("mistakes", ())), rtol=float(entry.get("rtol", 1e-4)),
         atol=float(entry.get("atol", 1e-6)), attributes=tuple(entry.get("attributes", ())), target=entry.get("target"),
+        wrt=positions("wrt"), parameters=positions("parameters"), argument=_argument(entry, names, where),
+        after=positions("after"), names=names, title_text=entry.get("title", ""),
     )
+
+
+def _argument(entry: dict, names: tuple[str, ...], where: str) -> int:
+    name = entry.get("argument", names[0] if names else "")
+    if names and name not in names:
+        raise AssignmentError(f"{where}: argument {name!r} is not a parameter ({', '.join(names)})")
+    return names.index(name) if names else 0
 
 
 def find(start: Path | None = None) -> Path:

@@ -38,7 +38,7 @@ class Shard:
 def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None, workers: int, sandbox: str,
                 shard: Shard | None = None, resume: bool = False,
                 on_start: Callable[[int], None] = lambda total: None,
-                on_result: Callable[[str], None] = lambda student: None) -> gradebook.Summary:
+                on_result: Callable[[str], None] = lambda student: None, device: str = "cpu") -> gradebook.Summary:
     """Grade every submission under ``root`` into ``out``; return the class summary.
 
     Once every grade has landed, the code of this run's submissions is compared (``similar_code``).
@@ -51,7 +51,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
     with tempfile.TemporaryDirectory(prefix="autograde-class-") as scratch:
         found = layouts.discover(root, Path(scratch))
         entries = [e for e in found.entries if shard is None or shard.owns(e.student)]
-        with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1))) as session:
+        with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1)),
+                     device=device) as session:
             book = gradebook.Gradebook(out, assignment, session.seed, resume)
             todo = [entry for entry in entries if entry.student not in book.records]
             on_start(len(todo))

@@ -1,53 +1,23 @@
-"""Named input cases: the arguments each probe calls a function with (runs where torch is imported).
+"""A course's input cases and finite-difference targets, loaded from its own files (runs where torch
+is imported).
 
-Every case is a function ``(generator) -> list[Call]``. Random cases draw from the generator,
-which is seeded from the run's seed and the case name, so the reference and the student's
+A case is a top-level function of the course's ``inputs.py`` (see ``grader.authoring``). It gets
+a generator seeded from the run's seed and the case name, so the reference and the student's
 process build identical inputs, and every student of one run gets the same ones.
 """
 
 from __future__ import annotations
 
-import math
+import importlib.util
+import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from types import ModuleType
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 
-LECTURE_X = [[0.5, 0.9], [14.0, 12.0], [15.0, 13.6], [28.0, 22.8], [11.0, 8.1], [8.0, 7.1],
-             [3.0, 2.9], [-4.0, 0.1], [6.0, 5.3], [13.0, 12.0], [21.0, 19.9], [-1.0, 1.5]]
-LECTURE_Y = [35.7, 55.9, 58.2, 81.9, 56.3, 48.9, 33.9, 21.8, 48.4, 60.4, 68.4, 29.1]
-TRAINING_EPOCHS = (1, 2, 3, 12)
-
-
-@dataclass
-class Call:
-    """One call of the function under test: positional and keyword arguments, and what to show."""
-
-    args: list[Any]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    label: str = ""
-    dataset: Dataset | None = None
-
-
-class PairDataset(Dataset):
-    """A dataset yielding the lecture's ``{'input': ..., 'target': ...}`` items."""
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor):
-        self.X, self.y = X, y
-
-    def __len__(self) -> int:
-        return len(self.X)
-
-    def __getitem__(self, idx):
-        return {"input": self.X[idx], "target": self.y[idx]}
-
-
-def lecture_data(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """The lecture's X (12, 2) and scaled y (12,)."""
-    return torch.tensor(LECTURE_X, dtype=dtype), torch.tensor(LECTURE_Y, dtype=dtype) * 0.01
+from grader.authoring import Call
 
 
 def generator_for(seed: int, case_name: str) -> torch.Generator:
@@ -55,173 +25,41 @@ def generator_for(seed: int, case_name: str) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(case_name.encode())) % 2**63)
 
 
-def _size(gen: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (1,), generator=gen))
-
-
-def _neuron_inputs(gen: torch.Generator, dtype=torch.float32, features: int | None = None):
-    n, f = _size(gen, 5, 30), features or _size(gen, 1, 5)
-    X = torch.randn(n, f, generator=gen, dtype=dtype) * 2
-    W = torch.randn(f, generator=gen, dtype=dtype) * 0.5
-    b = torch.randn(1, generator=gen, dtype=dtype) * 0.5
-    y = torch.rand(n, generator=gen, dtype=dtype)
-    return X, W, b, y
-
-
-def sigmoid_lecture(gen):
-    X, _ = lecture_data()
-    return [Call([X.sum(dim=1)], label="u = X.sum(dim=1) of the lecture's X")]
-
-
-def sigmoid_random(gen):
-    return [Call([torch.randn(_size(gen, 5, 30), generator=gen) * 3])]
-
-
-def sigmoid_random64(gen):
-    return [Call([torch.randn(_size(gen, 5, 30), generator=gen, dtype=torch.float64) * 3])]
-
-
-def model_lecture(gen):
-    X, _ = lecture_data()
-    return [Call([X, torch.ones(2), torch.zeros(1)], label="the lecture's X, W = ones(2), b = zeros(1)")]
-
-
-def model_random(gen):
-    X, W, b, _ = _neuron_inputs(gen)
-    return [Call([X, W, b])]
-
-
-def loss_lecture(gen):
-    X, y = lecture_data()
-    return [Call([torch.sigmoid(X.sum(dim=1)), y], label="the lecture's y_pred and scaled y")]
-
-
-def loss_random(gen):
-    n = _size(gen, 5, 30)
-    return [Call([torch.rand(n, generator=gen), torch.rand(n, generator=gen)])]
-
-
-def gradient_lecture(gen):
-    X, y = lecture_data()
-    return [Call([torch.ones(2), torch.zeros(1), X, y], label="W = ones(2), b = zeros(1), the lecture's X and y")]
-
-
-def gradient_random(gen):
-    X, W, b, y = _neuron_inputs(gen)
-    return [Call([W, b, X, y])]
-
-
-def gradient_random64(gen):
-    X, W, b, y = _neuron_inputs(gen, dtype=torch.float64)
-    return [Call([W, b, X, y])]
-
-
-def derivative_cubic(gen):
-    return [Call([lambda x: x ** 3 - 2 * x, 1.3], label="f = lambda x: x ** 3 - 2 * x, x = 1.3")]
-
-
-def derivative_sine(gen):
-    return [Call([math.sin, 0.7], label="f = math.sin, x = 0.7")]
-
-
-def derivative_custom_h(gen):
-    return [Call([math.exp, 0.5], {"h": 1e-3}, label="f = math.exp, x = 0.5, h = 1e-3")]
-
-
-def backward_lecture(gen):
-    return [Call([-2, 5, -4], label="x = -2, y = 5, z = -4")]
-
-
-def backward_random(gen):
-    return [Call([float(v) for v in torch.randint(-9, 10, (3,), generator=gen)])]
-
-
-def _training_calls(X, y, W, b, requires_grad, learning_rate, batch_size=None, extra=()):
-    calls = []
-    dataset = PairDataset(X, y)
-    for epochs in TRAINING_EPOCHS:
-        loader = DataLoader(dataset, batch_size=batch_size or len(dataset))
-        W0 = W.clone().requires_grad_(requires_grad)
-        b0 = b.clone().requires_grad_(requires_grad)
-        calls.append(Call([W0, b0, loader, *extra], {"max_epochs": epochs, "learning_rate": learning_rate},
-                          label=f"max_epochs={epochs}", dataset=dataset))
-    return calls
-
-
-def _lecture_training(requires_grad):
-    X, y = lecture_data()
-    return _training_calls(X, y, torch.ones(2), torch.zeros(1), requires_grad, 0.01)
-
-
-def _random_training(gen, requires_grad):
-    X, W, b, y = _neuron_inputs(gen, features=2)  # the lecture's progress line prints w0 and w1
-    return _training_calls(X, y, W, b, requires_grad, 0.5)
-
-
-def train_lecture(gen):
-    return _lecture_training(False)
-
-
-def train_random(gen):
-    return _random_training(gen, False)
-
-
-def train_lecture_leaf(gen):
-    return _lecture_training(True)
-
-
-def train_random_leaf(gen):
-    return _random_training(gen, True)
-
-
-def accumulate_4x3(gen):
-    X, y = lecture_data()
-    return _training_calls(X, y, torch.ones(2), torch.zeros(1), True, 0.01, batch_size=4, extra=(3,))
-
-
-def accumulate_random(gen):
-    X, W, b, y = _neuron_inputs(gen, features=2)
-    X, y = X.repeat(2, 1)[:12], y.repeat(2)[:12]
-    return _training_calls(X, y, W, b, True, 0.5, batch_size=3, extra=(2,))
-
-
-def track_lecture(gen):
-    return [Call([torch.ones(3, requires_grad=True)], label="w = torch.ones(3, requires_grad=True)")]
-
-
-def track_random(gen):
-    return [Call([torch.randn(_size(gen, 2, 6), generator=gen).requires_grad_(True)])]
-
-
-def plain_matrix(gen):
-    return [Call([torch.randn(2, 2, generator=gen)], label="a = torch.randn(2, 2)")]
-
-
-def leaf_matrix(gen):
-    return [Call([torch.randn(2, 2, generator=gen).requires_grad_(True)],
-                 label="a = torch.randn(2, 2, requires_grad=True)")]
-
-
-def descend_lecture(gen):
-    return [Call([torch.ones(4, requires_grad=True)], label="weights = torch.ones(4, requires_grad=True)")]
-
-
-def descend_random(gen):
-    weights = torch.randn(_size(gen, 2, 6), generator=gen).requires_grad_(True)
-    return [Call([weights], {"epochs": 4, "learning_rate": 0.05})]
-
-
-CASES: dict[str, Callable[[torch.Generator], list[Call]]] = {
-    name: obj for name, obj in list(globals().items())
-    if callable(obj) and not name.startswith("_") and obj.__module__ == __name__
-    and name not in {"lecture_data", "generator_for", "Call", "PairDataset"}
-}
-
-
-def build(case_name: str, seed: int) -> list[Call]:
-    """The calls of the named case for this run's seed."""
-    try:
-        factory = CASES[case_name]
-    except KeyError:
-        raise LookupError(f"unknown input case {case_name!r}; known: {', '.join(sorted(CASES))}") from None
-    return factory(generator_for(seed, case_name))
+def load_course_module(path: str, name: str) -> ModuleType:
+    """Import one of the course's own files (``inputs.py``, ``targets.py``) under a private name."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class CourseFiles:
+    """The course's input builders and finite-difference targets, imported on first use."""
+
+    def __init__(self, inputs: str | None, targets: str | None = None):
+        self.inputs_path, self.targets_path = inputs, targets
+
+    def build(self, case_name: str, seed: int) -> list[Call]:
+        """The calls of the named case for this run's seed."""
+        factory = self._function(self.inputs_path, "autograde_course_inputs", case_name, "input case")
+        calls = factory(generator_for(seed, case_name))
+        if not isinstance(calls, list) or not all(isinstance(call, Call) for call in calls):
+            raise TypeError(f"input case {case_name} must return a list of grader.authoring.Call")
+        return calls
+
+    def target(self, name: str) -> Callable:
+        """The named finite-difference target."""
+        return self._function(self.targets_path, "autograde_course_targets", name, "finite-difference target")
+
+    @staticmethod
+    def _function(path: str | None, module_name: str, name: str, what: str) -> Callable:
+        if not path:
+            raise LookupError(f"the course has no file for its {what}s")
+        module = load_course_module(path, module_name)
+        function = getattr(module, name, None)
+        if not callable(function):
+            raise LookupError(f"unknown {what} {name!r} in {Path(path).name}")
+        return function

@@ -14,12 +14,14 @@ import numpy as np
 
 from grader import compare, diagnosis
 from grader.assignment import CheckSpec, FunctionSpec
+from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
 from grader.results import ERROR, FAIL, NOT_IMPLEMENTED, PASS, TestResult
 
 FINITE_DIFFERENCE_THRESHOLD = 1e-4
 _NO_REFERENCE = {"status": "ok", "calls": []}  # checks measured on the student's code alone
 DIFFERENTIABLE_THRESHOLD = 1e-2
+_GENERIC_MISTAKES = {"backward": "wrong-backward"}  # what a check names when no declared variant matches
 
 
 class GraderBug(RuntimeError):
@@ -46,7 +48,7 @@ class Verdict:
     output: str = ""
 
 
-def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence) -> TestResult:
+def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: Catalogue) -> TestResult:
     """Run one check: every call of every probe must agree with the reference."""
     result = TestResult(name=f"{spec.name}: {check.title}", function=spec.name, check=check.kind,
                         max_score=check.points, status=PASS)
@@ -58,18 +60,19 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence) -> TestResul
             raise GraderBug(f"the reference produced no observation for {probe['id']}")
         verdict = _judge_probe(spec, check, observed, expected)
         if verdict.status != PASS:
-            if verdict.status == FAIL and verdict.mistake is None:
-                verdict.mistake = _matching_variant(spec, check, probe["id"], observed, evidence)
-            return _fill(result, verdict)
+            if verdict.status == FAIL and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
+                # a declared wrong variant that gives exactly this names the mistake better than the generic one
+                verdict.mistake = _matching_variant(spec, check, probe["id"], observed, evidence) or verdict.mistake
+            return _fill(result, verdict, catalogue, spec)
     return result
 
 
-def _fill(result: TestResult, verdict: Verdict) -> TestResult:
+def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: FunctionSpec) -> TestResult:
     result.status, result.message, result.mistake = verdict.status, verdict.message, verdict.mistake
     result.details, result.output = verdict.details, verdict.output
     if verdict.mistake:
-        result.details.append(f"diagnosis: {diagnosis.explain(verdict.mistake)}")
-        result.hint = diagnosis.advice(verdict.mistake)
+        result.details.append(f"diagnosis: {catalogue.explain(verdict.mistake)}")
+        result.hint = catalogue.advice(verdict.mistake, spec.hints)
     return result
 
 
@@ -102,19 +105,23 @@ def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:
         return Verdict(FAIL, f"raised with autograd switched off: {error['message']}",
                        "autograd-in-manual-gradient", [error["traceback"]])
     mistake = diagnosis.from_error(error["message"], training=check.kind in ("training", "leaf-parameters"))
+    if check.kind == "backward" and mistake is None:
+        mistake = "wrong-backward" if "backward" in error.get("traceback", "") else None
     return Verdict(ERROR, f"raised {error['message']}", mistake, [error["traceback"]], got.get("output", ""))
 
 
 def _judge_call(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
     kind = check.kind
-    if kind == "inputs-unchanged" or (kind == "training" and got.get("data_unchanged") is False):
-        return _unchanged(got, kind)
+    if kind == "inputs-unchanged":
+        return _unchanged(got)
+    if kind == "training" and got.get("changed"):
+        return Verdict(FAIL, f"{got['changed'][0]} changed", "input-mutated")
     if kind == "differentiable":
         return _differentiable(got["result"])
     if kind == "leaf-parameters":
-        return _leaf_parameters(got)
-    if kind == "finite-difference":
-        return _finite_difference(spec, got, wanted)
+        return _leaf_parameters(spec, check, got)
+    if kind in ("finite-difference", "backward"):
+        return _finite_difference(spec, check, got, wanted)
     if kind == "dataset":
         mismatch = difference(kind, got, wanted, check)
         return Verdict() if mismatch is None else _mismatch_verdict(mismatch)
@@ -152,52 +159,115 @@ def difference(kind: str, got: dict, wanted: dict, check: CheckSpec) -> compare.
                 return mismatch
         return None
     if kind == "leaf-gradient":
-        return compare.compare(got["inputs_after"]["args"][0], wanted["inputs_after"]["args"][0],
-                               check.rtol, check.atol, ("grad",), "the input's")
+        return compare.compare(_argument(got, check.argument), _argument(wanted, check.argument),
+                               check.rtol, check.atol, ("grad",), _argument_name(check, check.argument))
     mismatch = compare.compare(got.get("result"), wanted.get("result"), check.rtol, check.atol, check.attributes)
+    if mismatch is None and kind == "training":
+        mismatch = _state_after(got, wanted, check)
     if mismatch is None and "new_object" in check.attributes and any(i is not None for i in got.get("identity", [])):
         return compare.Mismatch("", "returned the input tensor itself, not a new tensor", "the same object", "a new tensor")
     return mismatch
 
 
+def _argument(record: dict, position: int) -> Any:
+    arguments = record.get("inputs_after", {}).get("args", [])
+    return arguments[position] if position < len(arguments) else None
+
+
+def _argument_name(check: CheckSpec, position: int) -> str:
+    return check.names[position] if position < len(check.names) else f"argument {position + 1}"
+
+
+def _state_after(got: dict, wanted: dict, check: CheckSpec) -> compare.Mismatch | None:
+    """What training changed in its arguments: every nn.Module's state, and the arguments declared in ``after``."""
+    expected_arguments = wanted.get("inputs_after", {}).get("args", [])
+    for position, expected in enumerate(expected_arguments):
+        is_module = isinstance(expected, dict) and expected.get("type") == "module"
+        if not is_module and position not in check.after:
+            continue
+        mismatch = compare.compare(_argument(got, position), expected, check.rtol, check.atol, (),
+                                   f"{_argument_name(check, position)} after the call")
+        if mismatch:
+            return mismatch
+    return None
+
+
 _DATASET_PARTS = {"len": "len(dataset)", "str": "str(dataset)", "items": "dataset[idx]"}  # items stacked over idx
 
 
-def _unchanged(got: dict, kind: str) -> Verdict:
-    if kind == "training":
-        return Verdict(FAIL, "the training data in the loader changed", "input-mutated")
-    names = [f"argument {i + 1}" for i in range(len(got["inputs"]["args"]))]
-    for name, before, after in zip(names, got["inputs"]["args"], got["inputs_after"]["args"]):
-        mismatch = compare.compare(after, before, 0.0, 0.0, ("requires_grad",), name)
+def _unchanged(got: dict) -> Verdict:
+    for index, (before, after) in enumerate(zip(got["inputs"]["args"], got["inputs_after"]["args"])):
+        mismatch = compare.compare(after, before, 0.0, 0.0, ("requires_grad",), f"argument {index + 1}")
         if mismatch:
             return Verdict(FAIL, f"changed its input: {mismatch.describe()}", "input-mutated",
                            [f"before:   {mismatch.expected}", f"after:    {mismatch.got}"])
     return Verdict()
 
 
-def _differentiable(measured: dict) -> Verdict:
+def _differentiable(measured: Any) -> Verdict:
+    if not isinstance(measured, dict):
+        return Verdict(FAIL, "autograd could not be measured through it")
     if measured.get("graph") == "broken":
         return Verdict(FAIL, "its result does not require grad: the autograd graph is broken", "graph-broken")
-    for index, (autograd, finite) in enumerate(zip(measured["autograd"], measured["finite_difference"])):
-        error = compare.relative_error(compare.as_array(autograd), compare.as_array(finite))
+    slopes = _slopes(measured)
+    for index, item in enumerate(_items(measured.get("autograd"))):
+        error, _ = _slope_error(item, *(values[index] for values in slopes))
         if not error <= DIFFERENTIABLE_THRESHOLD:
             return Verdict(FAIL, f"autograd's gradient for input {index + 1} differs from finite differences "
                                  f"(relative error {error:.2g} > {DIFFERENTIABLE_THRESHOLD:g})", "graph-broken",
-                           [f"autograd:           {compare.show(autograd)}", f"finite differences: {compare.show(finite)}"])
+                           [f"autograd:           {compare.show(item)}",
+                            f"finite differences: {compare.show(_items(measured['central'])[index])}"])
     return Verdict()
 
 
-def _leaf_parameters(got: dict) -> Verdict:
+def _items(value: Any) -> list:
+    """The items of an encoded tuple or list; a single value as a list of one."""
+    if isinstance(value, dict) and value.get("type") in ("tuple", "list"):
+        return value.get("items", [])
+    return [value]
+
+
+def _slopes(observation: dict) -> list[list]:
+    """The central, forward and backward differences of an observation, item by item."""
+    return [_items(observation.get(name)) for name in ("central", "forward", "backward")]
+
+
+def _slope_error(item: Any, central: Any, forward: Any, backward: Any) -> tuple[float, np.ndarray | None]:
+    """The relative error of ``item`` against the finite differences (a kink accepts either slope), and the
+    nearest reference values; inf when ``item`` is not numbers of the right shape."""
+    reference = compare.as_array(central) if compare.is_tensor(central) else None
+    values = compare.as_array(item) if compare.is_tensor(item) else compare.numeric(item)
+    if reference is None or values is None or np.shape(values) != reference.shape:
+        return float("inf"), None
+    nearest = compare.nearest_slope(values, reference, compare.as_array(forward), compare.as_array(backward))
+    return compare.relative_error(values, nearest), nearest
+
+
+def _leaf_parameters(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict:
     result = got.get("result")
-    items = result.get("items", []) if isinstance(result, dict) else []
-    for index, name in enumerate(("W", "b")):
-        item = items[index] if index < len(items) else None
-        identity = got.get("identity", [])
+    returned = _items(result) if isinstance(result, dict) and result.get("type") in ("tuple", "list") else [result]
+    identity = got.get("identity", [])
+    kept = got.get("parameters_kept", [])
+    for position in check.parameters:
+        name = _argument_name(check, position)
+        after = _argument(got, position)
+        if isinstance(after, dict) and after.get("type") == "module":
+            problems = [f"{name}.{parameter} is no longer a leaf that requires grad"
+                        for parameter, state in after.get("parameters", {}).items()
+                        if not (state.get("is_leaf") and state.get("requires_grad"))]
+            if position < len(kept) and not kept[position]:
+                problems.insert(0, f"{name}'s parameters were replaced by new tensors")
+            if problems:
+                return Verdict(FAIL, problems[0], "non-leaf-update")
+            continue
+        slot = spec.returns.index(name) if name in spec.returns else None
+        item = returned[slot] if slot is not None and slot < len(returned) else after
         if not compare.is_tensor(item):
-            return Verdict(FAIL, f"returned {compare.show(result)}, expected (W, b)", "no-return" if result is None else None)
+            return Verdict(FAIL, f"returned {compare.show(result)}, expected {', '.join(spec.returns) or 'tensors'}",
+                           "no-return" if result is None else None)
         problems = [text for bad, text in ((not item["is_leaf"], "is not a leaf tensor"),
                                            (not item["requires_grad"], "does not require grad"),
-                                           (index >= len(identity) or identity[index] != index,
+                                           (slot is not None and (slot >= len(identity) or identity[slot] != position),
                                             "is not the tensor that was passed in")) if bad]
         if problems:
             return Verdict(FAIL, f"the returned {name} " + " and ".join(problems), "non-leaf-update",
@@ -205,33 +275,51 @@ def _leaf_parameters(got: dict) -> Verdict:
     return Verdict()
 
 
-def _finite_difference(spec: FunctionSpec, got: dict, wanted: dict) -> Verdict:
+def _finite_difference(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+    """The student's gradients (returned, or from a custom backward) against the reference's finite differences."""
     expected = wanted.get("finite_difference")
+    if not isinstance(expected, dict):
+        raise GraderBug(f"the reference run measured no finite differences for {spec.name}")
     mine = got.get("result")
-    expected_items = expected["items"] if expected.get("type") == "tuple" else [expected]
-    mine_items = mine.get("items") if isinstance(mine, dict) and mine.get("type") in ("tuple", "list") else [mine]
     if mine is None:
         return Verdict(FAIL, "returned None", "no-return")
-    if len(mine_items) != len(expected_items):
-        return Verdict(FAIL, f"returned {len(mine_items)} values, expected {len(expected_items)}")
-    for index, (item, finite) in enumerate(zip(mine_items, expected_items)):
-        name = (spec.returns[index] if index < len(spec.returns)
-                else "the result" if len(expected_items) == 1 else f"value {index + 1}")
-        values = compare.numeric(item) if not compare.is_tensor(item) else compare.as_array(item)
-        reference = compare.as_array(finite)
-        if values is None or np.shape(values) != reference.shape:
-            return Verdict(FAIL, f"{name} is {compare.show(item)}, expected a tensor of shape {reference.shape}")
-        error = compare.relative_error(np.asarray(values, dtype=np.float64), reference)
+    slopes = _slopes(expected)
+    mine_items = _items(mine) if len(slopes[0]) > 1 or check.kind == "backward" else [mine]
+    if len(mine_items) != len(slopes[0]):
+        return Verdict(FAIL, f"returned {len(mine_items)} values, expected {len(slopes[0])}")
+    names = _gradient_names(spec, check, len(slopes[0]))
+    for index, item in enumerate(mine_items):
+        central = slopes[0][index]
+        error, nearest = _slope_error(item, *(values[index] for values in slopes))
+        if nearest is None:
+            shape = tuple(central.get("shape", ())) if isinstance(central, dict) else ()
+            return Verdict(FAIL, f"{names[index]} is {compare.show(item)}, expected a tensor of shape {shape}")
         if not error <= FINITE_DIFFERENCE_THRESHOLD:
-            return Verdict(FAIL, f"{name} differs from central finite differences (eps 1e-6, float64): "
-                                 f"relative error {error:.3g} > {FINITE_DIFFERENCE_THRESHOLD:g}", None,
-                           [f"got:      {compare.show(item)}", f"finite differences: {compare.show(finite)}"])
+            values = compare.as_array(item) if compare.is_tensor(item) else compare.numeric(item)
+            where = compare.difference_note(np.asarray(values, dtype=np.float64), nearest, 1e-4, 1e-6)
+            subject = "the gradient your backward gives for " + names[index] if check.kind == "backward" else names[index]
+            return Verdict(FAIL, f"{subject} differs from central finite differences (eps 1e-6, float64): "
+                                 f"relative error {error:.3g} > {FINITE_DIFFERENCE_THRESHOLD:g}"
+                                 + (f" ({where})" if where else ""),
+                           "wrong-backward" if check.kind == "backward" else None,
+                           [f"got:      {compare.show(item)}", f"finite differences: {compare.show(central)}"])
     return Verdict()
+
+
+def _gradient_names(spec: FunctionSpec, check: CheckSpec, count: int) -> list[str]:
+    """How messages name each gradient: the declared returned names, else the inputs' names."""
+    if check.kind == "backward":
+        return [f"input {name}" for name in (spec.parameter_names + [f"{i + 1}" for i in range(count)])[:count]]
+    if len(spec.returns) >= count:
+        return list(spec.returns[:count])
+    if count == 1:
+        return ["the result"]
+    return [f"the gradient for {_argument_name(check, position)}" for position in check.wrt]
 
 
 def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, evidence: Evidence) -> str | None:
     """The first declared mistake whose variant gives exactly what the student got on every call of the probe."""
-    kind = "returns" if check.kind == "finite-difference" else check.kind
+    kind = "returns" if check.kind in ("finite-difference", "backward") else check.kind
     for mistake, observations in evidence.variants.get(spec.name, []):
         if mistake not in check.mistakes or probe not in observations:
             continue
@@ -244,7 +332,7 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed
 
 
 def describe_call(spec: FunctionSpec, record: dict) -> str:
-    """``loss_fn(the lecture's y_pred and scaled y)``, or ``gradient(W=tensor([0.5, -1.2]), X=<tensor (15, 2) float32>, ...)``."""
+    """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``."""
     if record.get("label"):
         return f"{spec.name}({record['label']})"
     inputs = record.get("inputs", {"args": [], "kwargs": {}})

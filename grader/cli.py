@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, answer_key, assignment, batch, gradebook, integrations, sandbox, submission
+from grader import __version__, answer_key, assignment, batch, gradebook, integrations, sandbox, scaffold, submission
 from grader import release as releases
 from grader import validate as validation
 from grader.engine import Session
@@ -62,15 +62,25 @@ def _write_report(out: Path, course: assignment.Assignment, summary: gradebook.S
     click.echo(f"report: {html.write(out, course, summary)}", err=True)
 
 
-def _sandbox_mode(requested: str) -> str:
+def _sandbox_mode(requested: str, many_students: bool = False) -> str:
+    """The isolation to use. Grading many students' code without a sandbox must be asked for by name."""
     try:
         mode = sandbox.resolve(requested)
     except sandbox.SandboxUnavailable as error:
         raise click.UsageError(str(error)) from error
     if requested == "auto" and mode == "process":
-        click.echo("warning: bubblewrap is not available: student code runs in plain processes with resource "
-                   "limits only (see SECURITY.md)", err=True)
+        if many_students:
+            raise click.UsageError(f"no sandbox here: {sandbox.INSTALL_HINT}. To grade without one (student code in "
+                                   "plain processes with limits only, see SECURITY.md), pass --sandbox process")
+        click.echo(f"warning: no sandbox ({sandbox.INSTALL_HINT}): student code runs in plain processes with "
+                   "resource limits only (see SECURITY.md)", err=True)
     return mode
+
+
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+    help="Where the code runs: cpu hides every GPU (deterministic; the torch.cuda.is_available() idiom "
+         "takes its CPU branch); cuda lets the code use the GPU.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,8 +100,9 @@ def main() -> None:
 @click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="The assignment.toml (default: found from the working folder).")
 @click.option("--watch", is_flag=True, help="Stay running; re-grade (same inputs) whenever a file of PATH changes.")
+@DEVICE_OPTION
 def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | None, sandbox_mode: str,
-          assignment_path: Path | None, watch: bool) -> None:
+          assignment_path: Path | None, watch: bool, device: str) -> None:
     """Grade one submission PATH (a folder, a .py file or a notebook) against the reference.
 
     Exit status: 0 all checks pass, 1 some check fails, 2 usage error, 3 internal grader error.
@@ -103,7 +114,8 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
                                  + ", ".join(spec.name for spec in course.functions), param_hint="--only")
     key = _answer_key(course)
     try:
-        session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key)
+        session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key,
+                          device=device)
     except answer_key.AnswerKeyError as error:
         raise click.BadParameter(str(error), param_hint="--seed") from error
     with session:
@@ -112,7 +124,7 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
         result = session.grade(path)
     click.echo(CHECK_FORMATS[output_format](result, course), nl=False)
     github.publish(result)
-    sys.exit(EXIT_INTERNAL if result.internal_error else EXIT_OK if result.passed else EXIT_FAILED)
+    sys.exit(EXIT_INTERNAL if result.internal_errors else EXIT_OK if result.passed else EXIT_FAILED)
 
 
 def _watch(session: Session, path: Path, render) -> None:
@@ -140,10 +152,12 @@ def _watch(session: Session, path: Path, render) -> None:
 @click.option("--resume", is_flag=True, help="Keep the finished grades in --out and grade only what is missing.")
 @click.option("--shard", callback=_shard, default=None, metavar="K/N", help="Grade only the K-th of N parts of the class.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True)
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True,
+              help="auto needs bubblewrap; grading without a sandbox needs --sandbox process.")
 @click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@DEVICE_OPTION
 def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, resume: bool, shard: batch.Shard | None,
-          output_format: str, sandbox_mode: str, assignment_path: Path | None) -> None:
+          output_format: str, sandbox_mode: str, assignment_path: Path | None, device: str) -> None:
     """Grade every student's submission in SUBMISSIONS (a folder or a .zip download).
 
     Writes OUT/grades.csv, OUT/results.json and OUT/feedback/<student>.md as grades land, then
@@ -155,7 +169,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
                                "instructor's course, not in a student release")
     if shard is not None and seed is None and not resume:
         raise click.UsageError("--shard needs --seed, so that every shard grades with the same inputs")
-    mode = _sandbox_mode(sandbox_mode)
+    mode = _sandbox_mode(sandbox_mode, many_students=True)
     bar = None
 
     def start(total: int) -> None:
@@ -165,7 +179,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
 
     try:
         summary = batch.grade_class(submissions, course, out, seed, workers or os.cpu_count() or 1, mode, shard, resume,
-                                    on_start=start, on_result=lambda student: bar.update(1))
+                                    on_start=start, on_result=lambda student: bar.update(1), device=device)
     except batch.ResumeMismatch as error:
         raise click.UsageError(str(error)) from error
     finally:
@@ -236,15 +250,36 @@ def release(out: Path | None, seeds: int, assignment_path: Path | None) -> None:
 @main.command()
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True)
 @click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
-def validate(sandbox_mode: str, assignment_path: Path | None) -> None:
-    """Pre-flight an assignment: stubs in sync, solutions 100%, stubs 0, every mistake caught."""
+@click.option("--seed", "fixed_seeds", type=int, multiple=True, help="Validate on this seed (repeatable).")
+@click.option("--seeds", "seed_count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Validate on this many random seeds (each is printed, to repeat it with --seed).")
+def validate(sandbox_mode: str, assignment_path: Path | None, fixed_seeds: tuple[int, ...], seed_count: int) -> None:
+    """Pre-flight an assignment: stubs in sync, solutions 100%, stubs 0, every mistake caught, on each seed.
+
+    An input case that only sometimes exercises a branch shows up as a failure on some seeds.
+    """
     course = _load_assignment(assignment_path)
-    report = validation.validate(course, _sandbox_mode(sandbox_mode))
+    seeds = list(fixed_seeds) or [random.randrange(2**31) for _ in range(seed_count)]
+    report = validation.validate(course, _sandbox_mode(sandbox_mode), seeds)
     for ok, line in report:
         click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
     failed = sum(not ok for ok, _ in report)
     click.echo(f"{len(report) - failed} ok, {failed} failed")
     sys.exit(EXIT_OK if not failed else EXIT_FAILED)
+
+
+@main.command("new")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def new(folder: Path) -> None:
+    """Create a course in FOLDER with one working exercise: declarations, solutions, stubs, inputs,
+    finite-difference targets and a wrong variant. Then: autograde validate --assignment FOLDER/assignment.toml"""
+    try:
+        written = scaffold.new_course(folder)
+    except scaffold.CourseExists as error:
+        raise click.UsageError(str(error)) from error
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: autograde validate --assignment {folder / 'assignment.toml'}")
 
 
 @main.group()

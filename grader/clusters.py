@@ -38,7 +38,23 @@ def find_clusters(records: dict[str, dict], minimum: int = 2) -> list[Cluster]:
             if _wrong(tests):
                 groups[function, digest].append((student, tests))
     clusters = [_cluster(function, members) for (function, _), members in groups.items() if len(members) >= minimum]
-    return sorted(clusters, key=lambda cluster: (-len(cluster.students), cluster.function, cluster.students))
+    return sorted(_one_per_group(clusters), key=lambda cluster: (-len(cluster.students), cluster.function, cluster.students))
+
+
+def _one_per_group(clusters: list[Cluster]) -> list[Cluster]:
+    """One cluster per group of students: a wrong function makes the functions that use it agree too
+    (a wrong loss gives the same wrong training), so the group is shown once, by its named mistake or
+    its first function in the contract's order, with the others listed."""
+    by_students: dict[tuple[str, ...], list[Cluster]] = defaultdict(list)
+    for cluster in clusters:
+        by_students[tuple(cluster.students)].append(cluster)
+    kept = []
+    for group in by_students.values():
+        shown = next((cluster for cluster in group if cluster.mistake), group[0])
+        others = [cluster.function for cluster in group if cluster is not shown]
+        note = f" (the same students also agree on {', '.join(others)})" if others else ""
+        kept.append(Cluster(shown.function, shown.students, shown.mistake, shown.description + note))
+    return kept
 
 
 def _wrong(tests: list[dict]) -> bool:

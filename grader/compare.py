@@ -7,6 +7,7 @@ both values in a form a student can read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,8 @@ def show(value: Any) -> str:
         return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in list(value["items"].items())[:4]) + "}"
     if isinstance(value, dict) and value.get("type") == "object":
         return f"<{value['class']}> {value.get('repr', '')}"[:200]
+    if isinstance(value, dict) and value.get("type") == "module":
+        return f"<{value['class']}> with state_dict " + show(value["state"])
     return repr(value)[:200]
 
 
@@ -74,11 +77,17 @@ def readable(values: np.ndarray) -> str:
 
 
 def numeric(value: Any) -> np.ndarray | None:
-    """A number, or a tensor of one element, as an array; None for anything else."""
+    """A number, or a tensor of one element, as an array; None for anything else.
+
+    An integer too large for a float counts as an infinity of its sign.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return np.asarray(float(value))
+        try:
+            return np.asarray(float(value))
+        except OverflowError:
+            return np.asarray(math.inf if value > 0 else -math.inf)
     if is_tensor(value) and value.get("data") is not None and int(np.prod(value["shape"])) == 1:
         return np.asarray(value["data"][0], dtype=np.float64)
     return None
@@ -92,7 +101,7 @@ def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple
         number = numeric(got)
         if number is None:
             return Mismatch(where, "not a number", show(got), show(expected))
-        return _compare_values(number, np.asarray(float(expected)), rtol, atol, where, got, expected)
+        return _compare_values(number, numeric(expected), rtol, atol, where, got, expected)
     if isinstance(expected, dict) and expected.get("type") in ("tuple", "list"):
         if not (isinstance(got, dict) and got.get("type") in ("tuple", "list")):
             return Mismatch(where, f"not a {expected['type']}", show(got), show(expected))
@@ -113,6 +122,10 @@ def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple
             if mismatch:
                 return mismatch
         return None
+    if isinstance(expected, dict) and expected.get("type") == "module":
+        if not (isinstance(got, dict) and got.get("type") == "module"):
+            return Mismatch(where, "not an nn.Module", show(got), show(expected))
+        return compare(got["state"], expected["state"], rtol, atol, attributes, where)  # its state_dict, with tolerance
     if got != expected:
         return Mismatch(where, "different value", show(got), show(expected))
     return None
@@ -153,12 +166,13 @@ def _compare_attribute(attribute: str, got: dict, expected: dict, rtol: float, a
 
 
 def _compare_values(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str, got_raw: Any, expected_raw: Any) -> Mismatch | None:
-    if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=False):
-        return None
-    if not np.all(np.isfinite(got)):
-        note = "your result contains nan or inf"
-    else:
-        note = ratio_note(got, expected) or difference_note(got, expected, rtol, atol)
+    with np.errstate(all="ignore"):  # huge values overflow in the tolerance arithmetic: they differ, nothing more
+        if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=False):
+            return None
+        if not np.all(np.isfinite(got)):
+            note = "your result contains nan or inf"
+        else:
+            note = ratio_note(got, expected) or difference_note(got, expected, rtol, atol)
     return Mismatch(where, "values differ", show(got_raw), show(expected_raw), note)
 
 
@@ -166,8 +180,9 @@ def difference_note(got: np.ndarray, expected: np.ndarray, rtol: float, atol: fl
     """``2 of 24, the largest at [7, 0]: got 4, expected -4`` for tensors of several values."""
     if got.size < 2:
         return ""
-    wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol)
-    gap = np.where(wrong, np.abs(got - expected), -1.0)
+    with np.errstate(all="ignore"):
+        wrong = ~np.isclose(got, expected, rtol=rtol, atol=atol)
+        gap = np.where(wrong, np.abs(got - expected), -1.0)
     index = np.unravel_index(int(np.argmax(gap)), got.shape)
     position = ", ".join(str(int(i)) for i in index)
     return (f"{int(wrong.sum())} of {got.size}, the largest at [{position}]: "
@@ -179,23 +194,49 @@ def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:
 
     For a single number, only a whole factor or its inverse (12, 2, 1/2) is named: any two numbers
     have some ratio, and only such factors point at a mistake (a sum of 12 samples, a missing 2).
+    A factor of 0 (a result of zeros) or one that is not finite is never named.
     """
-    mask = np.abs(expected) > 1e-12
-    if not mask.any() or not np.all(np.isfinite(got)):
-        return ""
-    ratios = got[mask] / expected[mask]
-    ratio = float(np.median(ratios))
-    if abs(ratio - 1) <= 1e-3 or not np.allclose(ratios, ratio, rtol=1e-3) or not np.allclose(got[~mask], 0, atol=1e-9):
+    factor = constant_factor(got, expected)
+    if factor is None:
         return ""
     if got.size > 1:
-        return f"every value is {ratio:.4g} times the expected one"
-    factor = ratio if abs(ratio) >= 1 else 1 / ratio
-    if abs(factor - round(factor)) <= 1e-3 * abs(factor):
-        return f"{ratio:.4g} times the expected value"
+        return f"every value is {factor:.4g} times the expected one"
+    whole = factor if abs(factor) >= 1 else 1 / factor
+    if abs(whole - round(whole)) <= 1e-3 * abs(whole):
+        return f"{factor:.4g} times the expected value"
     return ""
 
 
+def constant_factor(got: np.ndarray, expected: np.ndarray) -> float | None:
+    """The one factor k (not 0, not 1, finite) with ``got == k * expected`` everywhere, or None."""
+    with np.errstate(all="ignore"):
+        mask = np.abs(expected) > 1e-12
+        if not mask.any() or not np.all(np.isfinite(got)) or not np.all(np.isfinite(expected)):
+            return None
+        ratios = got[mask] / expected[mask]
+        factor = float(np.median(ratios))
+        if not math.isfinite(factor) or abs(factor) < 1e-9 or abs(factor - 1) <= 1e-3:
+            return None
+        if not np.allclose(ratios, factor, rtol=1e-3) or not np.allclose(got[~mask], 0, atol=1e-9):
+            return None
+    return factor
+
+
+def nearest_slope(got: np.ndarray, central: np.ndarray, forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Per element, the finite difference closest to ``got`` among the values between the one-sided
+    differences: at a kink (a ReLU or a clamp crossing between x - h and x + h) either slope is right,
+    elsewhere the three agree to within the step's error."""
+    low = np.minimum(np.minimum(forward, backward), central)
+    high = np.maximum(np.maximum(forward, backward), central)
+    with np.errstate(all="ignore"):
+        return np.where(np.isfinite(got), np.clip(got, low, high), central)
+
+
 def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
-    """``|got - expected| / max(|got| + |expected|, tiny)`` over all elements (Euclidean norms)."""
-    scale = max(float(np.linalg.norm(got) + np.linalg.norm(expected)), 1e-300)
-    return float(np.linalg.norm(got - expected)) / scale
+    """``|got - expected| / max(|got| + |expected|, tiny)`` over all elements (Euclidean norms); inf when
+    either holds a nan or an infinity."""
+    with np.errstate(all="ignore"):
+        if not (np.all(np.isfinite(got)) and np.all(np.isfinite(expected))):
+            return math.inf
+        scale = max(float(np.linalg.norm(got) + np.linalg.norm(expected)), 1e-300)
+        return float(np.linalg.norm(got - expected)) / scale

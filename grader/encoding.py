@@ -31,6 +31,8 @@ def encode(value: Any, depth: int = 0) -> Any:
         return value[:MAX_TEXT]
     if isinstance(value, torch.Tensor):
         return encode_tensor(value, depth)
+    if isinstance(value, torch.nn.Module):
+        return encode_module(value, depth)
     if depth >= MAX_DEPTH:
         return {"type": "object", "class": "too deeply nested", "repr": ""}
     if type(value) in (list, tuple):
@@ -70,6 +72,17 @@ def encode_tensor(tensor: torch.Tensor, depth: int = 0) -> dict[str, Any]:
         "grad_fn": type(grad_fn).__name__ if grad_fn is not None else None,
         "grad": encode_tensor(grad, depth + 1) if grad is not None else None,
     }
+
+
+def encode_module(module: torch.nn.Module, depth: int = 0) -> dict[str, Any]:
+    """Describe an ``nn.Module`` by what training changes: its ``state_dict`` (parameters and buffers),
+    and whether each parameter is still a leaf that requires grad."""
+    state = {str(name)[:200]: encode_tensor(tensor, depth + 1)
+             for name, tensor in list(torch.nn.Module.state_dict(module, keep_vars=True).items())[:MAX_ITEMS]}
+    parameters = {name: {"is_leaf": torch.Tensor.is_leaf.__get__(p), "requires_grad": torch.Tensor.requires_grad.__get__(p)}
+                  for name, p in list(torch.nn.Module.named_parameters(module))[:MAX_ITEMS]}
+    return {"type": "module", "class": _class_name(module), "training": bool(module.training),
+            "state": {"type": "dict", "items": state}, "parameters": parameters}
 
 
 def _class_name(value: Any) -> str:

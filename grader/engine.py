@@ -12,14 +12,16 @@ import functools
 import os
 import random
 import re
+import shutil
 import tempfile
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader import checks, plan, submission
+from grader import checks, footprint, plan, submission
 from grader.assignment import Assignment, FunctionSpec
-from grader.results import ERROR, FAIL, PASS, SubmissionResult, TestResult
+from grader.results import ERROR, FAIL, INTERNAL, INTERNAL_NOTE, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ class Session:
     """The workers and the reference observations of one grading run."""
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
-                 only: list[str] | None = None, workers: int = 1, key: AnswerKey | None = None):
+                 only: list[str] | None = None, workers: int = 1, key: AnswerKey | None = None, device: str = "cpu"):
         self.assignment = assignment
         if key is not None:
             self.seed = key.choose(seed)
@@ -43,11 +45,12 @@ class Session:
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
         self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
         self.scratch.chmod(0o711)
+        self.inputs = _stage_inputs(assignment, self.scratch)
         self.sandbox = sandbox
-        self.workers = [Worker(sandbox, [self.scratch]) for _ in range(workers)]
+        self.workers = [Worker(sandbox, [self.scratch], device) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._reference: Future = (self._pool.submit(key.evidence, self.seed) if key is not None
-                                   else self._pool.submit(compute_reference, assignment, self.seed, only))
+                                   else self._pool.submit(compute_reference, assignment, self.seed, only, device))
 
     def reference(self) -> checks.Evidence:
         """The reference and variant observations (computed once, in the background)."""
@@ -60,6 +63,8 @@ class Session:
             return self._grade(path, stage, self.workers[worker_index], worker_index)
         except checks.GraderBug as bug:
             return SubmissionResult(str(path), self.seed, [], internal_error=str(bug))
+        except Exception as bug:  # noqa: BLE001 - one submission's grader failure must not end a class run
+            return SubmissionResult(str(path), self.seed, [], internal_error=_bug_report(bug))
         finally:
             submission.clear(stage)
 
@@ -70,18 +75,7 @@ class Session:
             _give(stage, uid)
         preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
-        response = {"observations": {}, "events": [], "load_errors": []}
-        if runnable:
-            request = {"id": str(path), "files": code.module_files(), "seed": self.seed,
-                       "functions": {name: [code.definitions[name].source.module, name] for name in runnable},
-                       "probes": plan.student_probes(self.assignment, runnable),
-                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb, "uid": uid}
-            try:
-                response = worker.request(request)
-            except WorkerDied as died:
-                response["events"] = [{"function": name, "event": "crash", "detail": str(died)} for name in runnable]
-            if "internal_error" in response:
-                raise checks.GraderBug(f"the worker failed: {response['internal_error']}")
+        response = self._run(worker, path, code, runnable, uid)
         evidence = self.reference()
         evidence = checks.Evidence(response["observations"], evidence.reference, evidence.variants)
         events = {event["function"]: event for event in response["events"]}
@@ -92,15 +86,43 @@ class Session:
                     status, message = preflight[spec.name]
                     test = TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, status, message)
                 elif spec.name in events and not _observed(spec, check, evidence):
-                    test = _event_result(spec, check, events[spec.name])
+                    test = _event_result(spec, check, events[spec.name], self.assignment)
                 else:
-                    test = checks.judge(spec, check, evidence)
+                    test = _judged(spec, check, evidence, self.assignment)
                 _locate(test, code)
                 tests.append(test)
         _note_dependencies(tests, code)
         _note_load_errors(tests, code, response["load_errors"])
         warnings = [source.problem for source in code.problems]
-        return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings)
+        observed = response["observations"]
+        return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
+                                fingerprints=footprint.fingerprints(self.specs, observed),
+                                trajectories=footprint.trajectories(self.specs, observed, evidence.reference))
+
+    def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> dict:
+        """Run the functions in the worker. When the code kills the worker itself, that costs only the
+        function that was running: the others run again in the restarted worker."""
+        response: dict = {"observations": {}, "events": [], "load_errors": []}
+        crashed: list[dict] = []
+        pending = list(runnable)
+        while pending:
+            request = {"id": str(path), "files": code.module_files(), "seed": self.seed,
+                       "functions": {name: [code.definitions[name].source.module, name] for name in pending},
+                       "probes": plan.student_probes(self.assignment, pending),
+                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb, "uid": uid,
+                       "inputs": self.inputs}
+            try:
+                response = worker.request(request)
+            except WorkerDied as died:
+                culprits = [died.function] if died.function in pending else pending
+                crashed += [{"function": name, "event": "crash", "detail": str(died)} for name in culprits]
+                pending = [name for name in pending if name not in culprits]
+                continue
+            if "internal_error" in response:
+                raise checks.GraderBug(f"the worker failed: {response['internal_error']}")
+            break
+        response["events"] = response.get("events", []) + crashed
+        return response
 
     def close(self) -> None:
         """Stop every process and remove the staged code."""
@@ -116,9 +138,10 @@ class Session:
         self.close()
 
 
-def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None) -> checks.Evidence:
+def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None,
+                      device: str = "cpu") -> checks.Evidence:
     """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
-    with Worker("trusted") as worker:
+    with Worker("trusted", device=device) as worker:
         response = worker.request(plan.reference_request(assignment, seed, only))
     if "internal_error" in response or response["events"] or response["load_errors"]:
         problem = response.get("internal_error") or response["events"] or response["load_errors"]
@@ -133,6 +156,16 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
         variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
     return checks.Evidence(student={}, reference=reference,
                            variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
+
+
+def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:
+    """A copy of the course's input builders where every sandboxed worker can read it."""
+    if assignment.inputs is None:
+        return None
+    staged = scratch / "course_inputs.py"
+    shutil.copyfile(assignment.inputs, staged)
+    staged.chmod(0o644)
+    return str(staged)
 
 
 def _give(stage: Path, uid: int) -> None:
@@ -172,16 +205,33 @@ def signature_problem(spec: FunctionSpec, node: ast.AST | None) -> str | None:
     return f"{spec.name}({written}) does not match the exercise: write {spec.signature}"
 
 
+def _judged(spec: FunctionSpec, check, evidence: checks.Evidence, course: Assignment) -> TestResult:
+    """The check's verdict; a failure of the judging itself becomes this check's internal error (a grader
+    bug, reported as such), never the student's mistake and never the end of the run."""
+    try:
+        return checks.judge(spec, check, evidence, course.catalogue)
+    except Exception as bug:  # noqa: BLE001 - contained to this check
+        return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, INTERNAL,
+                          f"{INTERNAL_NOTE}: {_bug_report(bug)}")
+
+
+def _bug_report(bug: BaseException) -> str:
+    """The exception and where in the grader it was raised."""
+    frames = traceback.extract_tb(bug.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(bug).__name__}: {bug}{where}"
+
+
 def _observed(spec: FunctionSpec, check, evidence: checks.Evidence) -> bool:
     return all(probe["id"] in evidence.student for probe in plan.probes_for_check(spec, check))
 
 
-def _event_result(spec: FunctionSpec, check, event: dict) -> TestResult:
+def _event_result(spec: FunctionSpec, check, event: dict, course: Assignment) -> TestResult:
     if event["event"] == "timeout":
         module = f" while importing {event['module']}.py" if event.get("module") else ""
         message = f"{spec.name} did not finish within {event['detail']}{module}"
         return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR, message, "timeout",
-                          hint="look for an endless loop, and make sure max_epochs is honoured")
+                          hint=course.catalogue.advice("timeout", spec.hints))
     return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR,
                       f"{spec.name} crashed: {event['detail']}")
 

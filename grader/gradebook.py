@@ -34,7 +34,8 @@ def student_record(student: str, result: SubmissionResult, max_score: float) -> 
     """
     record = {"id": student, "seed": result.seed, **result.as_dict(),
               "functions": {name: earned for name, (earned, _) in result.per_function().items()},
-              "warnings": result.warnings}
+              "warnings": result.warnings, "fingerprints": result.fingerprints,
+              "trajectories": result.trajectories}
     if result.internal_error:
         record["max_score"] = max_score
     return record
@@ -142,6 +143,7 @@ class Summary:
     unrecognised: list[str] = field(default_factory=list)
     clusters: list[Cluster] = field(default_factory=list)
     similar_code: list[SimilarPair] = field(default_factory=list)
+    meanings: dict[str, str] = field(default_factory=dict)  # mistake id -> what it means, from the course
 
     @property
     def errors(self) -> int:
@@ -184,4 +186,5 @@ def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: li
     internal_errors = {key: records[key]["internal_error"] for key in sorted(records) if records[key].get("internal_error")}
     return Summary(len(records), assignment.max_score, [r["score"] for r in graded], pass_rates,
                    mistakes.most_common(), internal_errors, unrecognised,
-                   find_clusters({r["id"]: r for r in graded}), similar_code or [])
+                   find_clusters({r["id"]: r for r in graded}), similar_code or [],
+                   {mistake: assignment.catalogue.meaning(mistake) for mistake in mistakes})

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
-from grader import cases, encoding
+from grader import encoding, gradients
+from grader.authoring import Call
+from grader.cases import CourseFiles
 from grader.loader import SubmissionFinder, describe, student_traceback
 
 OUTPUT_LIMIT = 4_000
 DIFFERENTIABLE_EPS = 1e-4
-FINITE_DIFFERENCE_EPS = 1e-6
 
 
 class CappedText(io.TextIOBase):
@@ -84,15 +85,21 @@ class Resolver:
         self.finder, self.functions = finder, functions
 
     def get(self, name: str, use: list[str] | None = None) -> Any:
-        """The object behind a contract name (or the ``[module, attribute]`` given); LookupError with a reason."""
+        """The callable behind a contract name (or the ``[module, attribute]`` given); LookupError with a reason.
+
+        A ``torch.autograd.Function`` subclass is called the way PyTorch means it: through ``.apply``.
+        """
         module_name, attribute = use or self.functions[name]
         module = sys.modules.get(module_name) or __import__(module_name)
         if not hasattr(module, attribute):
             raise LookupError(f"{attribute} is not defined in {module_name}")
-        return getattr(module, attribute)
+        found = getattr(module, attribute)
+        if isinstance(found, type) and issubclass(found, torch.autograd.Function):
+            return found.apply
+        return found
 
 
-def run_probe(probe: dict, resolver: Resolver, seed: int, trusted: bool) -> dict:
+def run_probe(probe: dict, resolver: Resolver, course: CourseFiles, seed: int, trusted: bool) -> dict:
     """Run one probe and return its observation."""
     try:
         target = resolver.get(probe["function"], probe.get("use"))
@@ -101,14 +108,21 @@ def run_probe(probe: dict, resolver: Resolver, seed: int, trusted: bool) -> dict
     kind = probe["kind"]
     if kind == "dataset":
         return _observe_dataset(target, resolver.finder)
-    calls = cases.build(probe["case"], seed)
+    calls = course.build(probe["case"], seed)
     if kind == "differentiable":
         return {"status": "ok", "calls": [_observe_differentiable(target, call, resolver.finder) for call in calls]}
+    if kind == "backward":
+        observed = [_observe_backward(target, call, resolver.finder) for call in calls]
+        if trusted:
+            for record, call in zip(observed, calls):
+                record["finite_difference"] = _forward_differences(target, call)
+        return {"status": "ok", "calls": observed}
     switched_off = kind == "no-autograd"
     observed = [_observe_call(target, call, resolver.finder, switched_off) for call in calls]
     if trusted and probe.get("fd_target"):
+        scalar = course.target(probe["fd_target"])
         for record, call in zip(observed, calls):
-            record["finite_difference"] = finite_difference_target(probe["fd_target"], call)
+            record["finite_difference"] = target_differences(scalar, call, probe["wrt"])
     return {"status": "ok", "calls": observed}
 
 
@@ -120,7 +134,7 @@ def _encode_args(args: list, kwargs: dict) -> dict:
     return {"args": [encoding.encode(arg) for arg in args], "kwargs": {k: encoding.encode(v) for k, v in kwargs.items()}}
 
 
-def _call(function: Callable, call: cases.Call, finder: SubmissionFinder, switched_off: bool = False) -> dict:
+def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool = False) -> dict:
     """Call, capturing output, time and any exception (including SystemExit and KeyboardInterrupt)."""
     record: dict[str, Any] = {"label": call.label}
     started = time.perf_counter()
@@ -137,20 +151,21 @@ def _call(function: Callable, call: cases.Call, finder: SubmissionFinder, switch
     return record
 
 
-def _observe_call(function: Callable, call: cases.Call, finder: SubmissionFinder, switched_off: bool) -> dict:
+def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool) -> dict:
     before = _encode_args(call.args, call.kwargs)
-    dataset_before = _dataset_snapshot(call.dataset)
+    watched = {name: _tensors_of(value) for name, value in call.watch.items()}
+    parameters = [_parameter_ids(arg) for arg in call.args]
     record = _call(function, call, finder, switched_off)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         record["inputs"] = before
         record["inputs_after"] = _encode_args(call.args, call.kwargs)
+        record["parameters_kept"] = [ids is None or ids == _parameter_ids(arg) for ids, arg in zip(parameters, call.args)]
         if "value" in record:
             value = record.pop("value")
             record["identity"] = _identity(value, call.args)
             record["result"] = encoding.encode(value)
-        if dataset_before is not None:
-            record["data_unchanged"] = all(torch.equal(a, b) for a, b in zip(dataset_before, _dataset_snapshot(call.dataset)))
+        record["changed"] = [name for name, tensors in watched.items() if not _same(tensors, _tensors_of(call.watch[name]))]
     return record
 
 
@@ -160,101 +175,119 @@ def _identity(value: Any, args: list) -> list:
     return [next((i for i, arg in enumerate(args) if item is arg), None) for item in items]
 
 
-def _dataset_snapshot(dataset) -> tuple | None:
-    if dataset is None:
+def _parameter_ids(value: Any) -> list[int] | None:
+    """The identities of an ``nn.Module``'s parameters (None for anything else)."""
+    if not isinstance(value, torch.nn.Module):
         return None
-    return dataset.X.clone(), dataset.y.clone()
+    return [id(parameter) for parameter in torch.nn.Module.parameters(value)]
+
+
+def _tensors_of(value: Any, depth: int = 0) -> list[torch.Tensor]:
+    """Copies of the tensors an object holds: itself, its items, its attributes (two levels deep)."""
+    if isinstance(value, torch.Tensor):
+        return [torch.Tensor.clone(torch.Tensor.detach(value))]
+    if depth > 2:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+    elif isinstance(value, dict):
+        items = list(value.values())
+    else:
+        items = list(getattr(value, "__dict__", {}).values())
+    return [tensor for item in items for tensor in _tensors_of(item, depth + 1)]
+
+
+def _same(before: list[torch.Tensor], after: list[torch.Tensor]) -> bool:
+    return len(before) == len(after) and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(before, after))
 
 
 def _observe_dataset(cls: Any, finder: SubmissionFinder) -> dict:
     """Instantiate the dataset class and read its length, string and every item."""
-    record = _call(cls, cases.Call([]), finder)
+    record = _call(cls, Call([]), finder)
     if "error" in record:
         return {"status": "ok", "calls": [record]}
     dataset = record.pop("value")
     observed: dict[str, Any] = {}
     for field, read in (("len", lambda: len(dataset)), ("str", lambda: str(dataset)), ("items", lambda: _items(dataset))):
-        probe = _call(read, cases.Call([]), finder)
+        probe = _call(read, Call([]), finder)
         observed[field] = {"error": probe["error"]} if "error" in probe else {"result": encoding.encode(probe["value"])}
     record["dataset"] = observed
     return {"status": "ok", "calls": [record]}
 
 
-def _items(dataset) -> dict:
-    count = len(dataset)
-    items = [dataset[i] for i in range(min(count, 1000))]
-    if not all(isinstance(item, dict) and {"input", "target"} <= set(item) for item in items):
-        keys = sorted(items[0]) if items and isinstance(items[0], dict) else type(items[0]).__name__ if items else "nothing"
-        raise TypeError(f"dataset[idx] must be {{'input': ..., 'target': ...}}; got {keys}")
-    return {"input": torch.stack([item["input"] for item in items]), "target": torch.stack([item["target"] for item in items])}
+def _items(dataset) -> Any:
+    """Every item (the first 1,000), stacked along a first dimension where the items allow it:
+    tensors into one tensor, dicts and tuples of tensors field by field."""
+    items = [dataset[i] for i in range(min(len(dataset), 1000))]
+    return _stacked(items)
 
 
-def _observe_differentiable(function: Callable, call: cases.Call, finder: SubmissionFinder) -> dict:
-    """Autograd's gradient of a weighted sum of the outputs against central differences of the same function."""
-    args = [a.detach().double().requires_grad_(True) if _is_float_tensor(a) else a for a in call.args]
-    inputs = [a for a in args if _is_float_tensor(a)]
+def _stacked(items: list) -> Any:
+    if items and all(isinstance(item, torch.Tensor) for item in items):
+        try:
+            return torch.stack(items)
+        except RuntimeError:
+            return items
+    if items and all(type(item) is dict and item.keys() == items[0].keys() for item in items):
+        return {key: _stacked([item[key] for item in items]) for key in items[0]}
+    if items and all(type(item) is tuple and len(item) == len(items[0]) for item in items):
+        return tuple(_stacked([item[i] for item in items]) for i in range(len(items[0])))
+    return items
 
-    def weighted_sum(values: list) -> torch.Tensor:
-        out = function(*values)
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"returned {type(out).__name__}, not a tensor")
-        weights = torch.linspace(0.5, 1.5, out.numel(), dtype=torch.float64).reshape(out.shape)
-        return (torch.Tensor.as_subclass(out, torch.Tensor).double() * weights).sum()
+
+def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFinder) -> dict:
+    """Autograd's gradient of a weighted sum of the outputs against finite differences of the same function."""
+    args = gradients.as_float64(call.args)
+    positions = [i for i, a in enumerate(args) if gradients.is_float_tensor(a)]
+
+    def scalar(values: list) -> torch.Tensor:
+        return gradients.weighted_sum(function(*values))
 
     def measure() -> dict:
-        total = weighted_sum(args)
+        leaves = [a.requires_grad_(True) if i in positions else a for i, a in enumerate(args)]
+        total = scalar(leaves)
         if not total.requires_grad:
             return {"graph": "broken"}
+        inputs = [leaves[i] for i in positions]
         grads = torch.autograd.grad(total, inputs, allow_unused=True)
-        differences = []
-        with torch.no_grad():
-            for index, tensor in enumerate(inputs):
-                flat = torch.zeros(tensor.numel(), dtype=torch.float64)
-                for j in range(tensor.numel()):
-                    shifted = []
-                    for sign in (1.0, -1.0):
-                        values = [a.detach().clone() if _is_float_tensor(a) else a for a in args]
-                        position = [k for k, a in enumerate(args) if _is_float_tensor(a)][index]
-                        values[position].view(-1)[j] += sign * DIFFERENTIABLE_EPS
-                        shifted.append(float(weighted_sum(values)))
-                    flat[j] = (shifted[0] - shifted[1]) / (2 * DIFFERENTIABLE_EPS)
-                differences.append(flat.reshape(tensor.shape))
-        return {"graph": "ok", "autograd": [encoding.encode(g if g is not None else torch.zeros_like(t)) for g, t in zip(grads, inputs)],
-                "finite_difference": [encoding.encode(d) for d in differences]}
+        autograd = encoding.encode(tuple(g if g is not None else torch.zeros_like(t) for g, t in zip(grads, inputs)))
+        plain = [a.detach() if gradients.is_float_tensor(a) else a for a in leaves]
+        return {"graph": "ok", "autograd": autograd, **gradients.finite_differences(scalar, plain, positions, DIFFERENTIABLE_EPS)}
 
-    record = _call(measure, cases.Call([]), finder)
+    record = _call(measure, Call([]), finder)
     if "value" in record:
         record["result"] = record.pop("value")
     record["inputs"] = _encode_args(call.args, {})
     return record
 
 
-def _is_float_tensor(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and value.is_floating_point()
+def _observe_backward(function: Callable, call: Call, finder: SubmissionFinder) -> dict:
+    """The gradients a custom ``backward`` gives for a weighted sum of the forward's output, in float64."""
+    args = gradients.as_float64(call.args)
+    positions = [i for i, a in enumerate(args) if gradients.is_float_tensor(a)]
+
+    def measure() -> tuple:
+        leaves = [a.requires_grad_(True) if i in positions else a for i, a in enumerate(args)]
+        total = gradients.weighted_sum(function(*leaves, **call.kwargs))
+        if not total.requires_grad:
+            raise RuntimeError("the output does not require grad: forward's result is cut from the graph")
+        return torch.autograd.grad(total, [leaves[i] for i in positions], allow_unused=True)
+
+    record = _call(measure, Call([], label=call.label), finder)
+    if "value" in record:
+        record["result"] = encoding.encode(tuple(record.pop("value")))
+    record["inputs"] = _encode_args(call.args, call.kwargs)
+    return record
 
 
-def finite_difference_target(target: str, call: cases.Call) -> Any:
-    """Central differences, in float64, of the quantity the function under test must differentiate."""
-    if target == "sigmoid":
-        (z,) = call.args
-        z = z.double()
-        return encoding.encode((torch.sigmoid(z + FINITE_DIFFERENCE_EPS) - torch.sigmoid(z - FINITE_DIFFERENCE_EPS))
-                               / (2 * FINITE_DIFFERENCE_EPS))
-    if target == "mse_of_sigmoid_neuron":
-        W, b, X, y = (a.double() for a in call.args)
+def _forward_differences(function: Callable, call: Call) -> dict:
+    """Finite differences of the (reference's) forward, weighted as in ``_observe_backward``."""
+    args = gradients.as_float64(call.args)
+    positions = [i for i, a in enumerate(args) if gradients.is_float_tensor(a)]
+    return gradients.finite_differences(lambda values: gradients.weighted_sum(function(*values, **call.kwargs)), args, positions)
 
-        def loss(W_, b_):
-            return torch.mean((torch.sigmoid(X @ W_ + b_) - y) ** 2)
 
-        grads = []
-        for index in range(2):
-            params = [W.clone(), b.clone()]
-            flat = torch.zeros(params[index].numel(), dtype=torch.float64)
-            for j in range(flat.numel()):
-                up, down = [p.clone() for p in params], [p.clone() for p in params]
-                up[index].view(-1)[j] += FINITE_DIFFERENCE_EPS
-                down[index].view(-1)[j] -= FINITE_DIFFERENCE_EPS
-                flat[j] = (loss(*up) - loss(*down)) / (2 * FINITE_DIFFERENCE_EPS)
-            grads.append(flat.reshape(params[index].shape))
-        return encoding.encode(tuple(grads))
-    raise LookupError(f"unknown finite-difference target {target!r}")
+def target_differences(scalar: Callable, call: Call, wrt: list[int]) -> dict:
+    """Finite differences, in float64, of the course's scalar target with respect to the arguments ``wrt``."""
+    args = gradients.as_float64(call.args)
+    return gradients.finite_differences(lambda values: scalar(*values, **call.kwargs), args, wrt)

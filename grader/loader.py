@@ -3,7 +3,7 @@
 Runs inside the process that executes the code (student or reference). Each top-level statement
 is compiled and executed on its own: an exception in one is recorded with its file and line,
 and the statements after it still run. Modules of the submission import each other by name
-(``from neuron import model``) through a meta-path finder that knows only their files.
+(``from helpers import norm``) through a meta-path finder that knows only their files.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class SubmissionFinder(importlib.abc.MetaPathFinder):
     skipped: set[str] = field(default_factory=set)
     errors: list[LoadError] = field(default_factory=list)
     on_load: object = None
+    on_loaded: object = None
 
     def find_spec(self, fullname, path=None, target=None):
         """A spec for a submission module, or None for everything else."""
@@ -77,7 +78,7 @@ class TolerantLoader(importlib.abc.Loader):
         except (SyntaxError, UnicodeDecodeError, ValueError) as error:
             line = getattr(error, "lineno", None) or 0
             self.finder.errors.append(LoadError(name, filename, line, describe(error), ""))
-            return
+            tree = ast.Module([], type_ignores=[])
         for statement in tree.body:
             code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
             try:
@@ -86,6 +87,8 @@ class TolerantLoader(importlib.abc.Loader):
                 line = statement_line(error, filename, statement.lineno)
                 self.finder.errors.append(
                     LoadError(name, filename, line, describe(error), student_traceback(error, self.finder)))
+        if callable(self.finder.on_loaded):
+            self.finder.on_loaded(name)
 
 
 def describe(error: BaseException) -> str:

@@ -23,7 +23,7 @@ def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[dict]:
     kind = check.probe_kind
     cases = check.cases or ("default",)
     return [{"id": probe_id(function.name, kind, case), "function": function.name, "kind": kind, "case": case,
-             **({"fd_target": check.target} if check.target else {})} for case in cases]
+             **({"fd_target": check.target, "wrt": list(check.wrt)} if check.target else {})} for case in cases]
 
 
 def student_probes(assignment: Assignment, functions: list[str] | None = None) -> list[dict]:
@@ -90,4 +90,6 @@ def reference_request(assignment: Assignment, seed: int, functions: list[str] | 
         all_probes += [{**p, "id": prefix + p["id"], "use": [variant.module, variant.attribute]}
                        for p in probes if p["id"] in wanted]
     return {"id": "reference", "files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0,
-            "probes": all_probes, "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions}}
+            "probes": all_probes, "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions},
+            "inputs": str(assignment.inputs) if assignment.inputs else None,
+            "targets": str(assignment.targets) if assignment.targets else None}

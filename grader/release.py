@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
@@ -116,8 +117,12 @@ def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
     for notebook in sorted(assignment.solutions.glob("*.ipynb")):
         stub_notebook(notebook, out / "exercises" / notebook.name)
     declarations = (assignment.root / "assignment.toml").read_text(encoding="utf-8")
-    declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key)\s*=.*\n", "", declarations)
-    declarations = declarations.replace("[assignment]\n", '[assignment]\nanswer_key = "answer-key.json"\n', 1)
+    declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key|inputs|targets)\s*=.*\n", "", declarations)
+    settings = 'answer_key = "answer-key.json"\n'
+    if assignment.inputs is not None:  # the input builders go with the students' check; the targets do not
+        shutil.copyfile(assignment.inputs, out / "inputs.py")
+        settings += 'inputs = "inputs.py"\n'
+    declarations = declarations.replace("[assignment]\n", "[assignment]\n" + settings, 1)
     (out / "assignment.toml").write_text(declarations, encoding="utf-8")
     key = answer_key.build(assignment, seeds)
     (out / "answer-key.json").write_text(json.dumps(key), encoding="utf-8")

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-PASS, FAIL, ERROR = "pass", "fail", "error"
+
+class Status(StrEnum):
+    """The outcome of a check. ``internal`` is the grader's own failure, never the student's."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    INTERNAL = "internal"
+
+
+PASS, FAIL, ERROR, INTERNAL = Status.PASS, Status.FAIL, Status.ERROR, Status.INTERNAL
+INTERNAL_NOTE = "INTERNAL ERROR in the grader (not your fault; please report it)"
 NOT_IMPLEMENTED = "not implemented yet"  # the message of a check whose function is still the stub
 
 
@@ -12,8 +24,9 @@ NOT_IMPLEMENTED = "not implemented yet"  # the message of a check whose function
 class TestResult:
     """The outcome of one check of one function.
 
-    ``status`` is ``pass``, ``fail`` (the result is wrong, or the function is not implemented yet)
-    or ``error`` (the code raised, timed out, crashed or could not be loaded).
+    ``status`` is ``pass``, ``fail`` (the result is wrong, or the function is not implemented yet),
+    ``error`` (the code raised, timed out, crashed or could not be loaded) or ``internal`` (the
+    grader failed while judging this check: a bug, reported as such; the points stay available).
     """
 
     name: str
@@ -27,7 +40,7 @@ class TestResult:
     output: str = ""
     file: str | None = None
     line: int | None = None
-    location: str = ""  # where the function is defined, as the student reads it: "neuron.py:12", "hw.ipynb (cell 3, line 1)"
+    location: str = ""  # where the function is defined, as the student reads it: "layers.py:12", "hw.ipynb (cell 3, line 1)"
     hint: str = ""
     duration: float = 0.0
 
@@ -56,6 +69,8 @@ class SubmissionResult:
     tests: list[TestResult]
     warnings: list[str] = field(default_factory=list)
     internal_error: str | None = None
+    fingerprints: dict[str, str] = field(default_factory=dict)  # function -> digest of everything it returned
+    trajectories: dict[str, dict] = field(default_factory=dict)  # training function -> labels, got, expected
 
     @property
     def score(self) -> float:
@@ -72,6 +87,12 @@ class SubmissionResult:
         """Whether every check passed."""
         return self.internal_error is None and all(test.status == PASS for test in self.tests)
 
+    @property
+    def internal_errors(self) -> list[str]:
+        """Every grader failure of this submission: the whole run's, then each check's."""
+        errors = [self.internal_error] if self.internal_error else []
+        return errors + [f"{test.name}: {test.message}" for test in self.tests if test.status == INTERNAL]
+
     def per_function(self) -> dict[str, tuple[float, float]]:
         """Function name to (points earned, points available), in contract order."""
         totals: dict[str, tuple[float, float]] = {}
@@ -83,6 +104,6 @@ class SubmissionResult:
     def as_dict(self) -> dict:
         """The document ``check --format json`` prints."""
         document = {"score": self.score, "max_score": self.max_score, "tests": [test.as_dict() for test in self.tests]}
-        if self.internal_error:
-            document["internal_error"] = self.internal_error
+        if self.internal_errors:
+            document["internal_error"] = "; ".join(self.internal_errors)
         return document

@@ -20,6 +20,7 @@ from pathlib import Path
 import grader
 
 MODES = ("auto", "bwrap", "process")
+INSTALL_HINT = "install bubblewrap: sudo apt-get install bubblewrap (Debian, Ubuntu), sudo dnf install bubblewrap (Fedora)"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -52,8 +53,12 @@ def resolve(mode: str) -> str:
     return mode
 
 
-def command(mode: str, visible: list[Path]) -> list[str]:
-    """The command that starts a worker for student code, wrapped for ``mode``."""
+def command(mode: str, visible: list[Path], device: str = "cpu") -> list[str]:
+    """The command that starts a worker for student code, wrapped for ``mode``.
+
+    Under bwrap the environment is cleared: on the CPU no GPU is visible; with ``device="cuda"`` the
+    NVIDIA device files are bound in and ``CUDA_VISIBLE_DEVICES`` is passed on.
+    """
     worker = [sys.executable, "-m", "grader.worker"]
     if mode != "bwrap":
         return worker
@@ -61,6 +66,13 @@ def command(mode: str, visible: list[Path]) -> list[str]:
              "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
              "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "OMP_NUM_THREADS", "1"]
+    if device == "cpu":
+        flags += ["--setenv", "CUDA_VISIBLE_DEVICES", ""]
+    else:
+        flags += [flag for device_file in sorted(Path("/dev").glob("nvidia*"))
+                  for flag in ("--dev-bind-try", str(device_file), str(device_file))]
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            flags += ["--setenv", "CUDA_VISIBLE_DEVICES", os.environ["CUDA_VISIBLE_DEVICES"]]
     bound = _readable_paths() + [p.resolve() for p in visible]
     for parent in sorted({a for path in bound for a in path.parents if a != Path("/")} - set(bound), key=lambda a: len(a.parts)):
         flags += ["--perms", "0755", "--dir", str(parent)]

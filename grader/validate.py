@@ -48,24 +48,32 @@ def undeclared_variants(assignment: Assignment) -> list[str]:
             if (spec.name, mistake) not in found]
 
 
-def validate(assignment: Assignment, sandbox: str = "process") -> list[tuple[bool, str]]:
-    """``(ok, what)`` for every pre-flight check."""
+def validate(assignment: Assignment, sandbox: str = "process", seeds: list[int] | None = None) -> list[tuple[bool, str]]:
+    """``(ok, what)`` for every pre-flight check; the graded ones on each of ``seeds`` (default: one at random)."""
     report = [(False, problem) for problem in exercises_drift(assignment)] or [(True, "exercises/ is in sync with solutions/")]
     report += [(False, problem) for problem in undeclared_variants(assignment)] or [(True, "every declared mistake has a variant")]
-    with Session(assignment, seed=random.randrange(2**31), sandbox=sandbox) as session, \
-            tempfile.TemporaryDirectory() as scratch:
+    for seed in seeds or [random.randrange(2**31)]:
+        report += _graded(assignment, sandbox, seed)
+    return report
+
+
+def _graded(assignment: Assignment, sandbox: str, seed: int) -> list[tuple[bool, str]]:
+    """Solutions 100%, stubs 0, every variant caught, on one seed's inputs."""
+    prefix = f"seed {seed}: "
+    report = []
+    with Session(assignment, seed=seed, sandbox=sandbox) as session, tempfile.TemporaryDirectory() as scratch:
         solved = session.grade(assignment.solutions)
-        report.append((solved.passed, f"solutions score {solved.score:g}/{solved.max_score:g}"
+        report.append((solved.passed, f"{prefix}solutions score {solved.score:g}/{solved.max_score:g}"
                        + ("" if solved.passed else ": " + "; ".join(t.message for t in solved.tests if t.status != "pass")[:500])))
         stubs = session.grade(assignment.exercises)
         unfinished = [t for t in stubs.tests if not t.not_implemented]
         report.append((stubs.score == 0 and not unfinished,
-                       f"stubs score {stubs.score:g} with 'not implemented yet' on {len(stubs.tests) - len(unfinished)}"
+                       f"{prefix}stubs score {stubs.score:g} with 'not implemented yet' on {len(stubs.tests) - len(unfinished)}"
                        f"/{len(stubs.tests)} checks" + (f"; not so: {unfinished[0].name}: {unfinished[0].message}" if unfinished else "")))
         for index, variant in enumerate(plan.variants(assignment)):
             folder = variant_submission(assignment, variant, Path(scratch) / str(index))
             result = session.grade(folder)
             caught = [t for t in result.tests if t.function == variant.function and t.mistake == variant.mistake]
-            report.append((bool(caught), f"{variant.function}: {variant.mistake} ({variant.attribute}) "
+            report.append((bool(caught), f"{prefix}{variant.function}: {variant.mistake} ({variant.attribute}) "
                            + ("caught by " + caught[0].check if caught else "NOT caught")))
     return report

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from grader import harness
+from grader.cases import CourseFiles
 from grader.loader import SubmissionFinder
 
 STARTUP_GRACE = 5.0
@@ -47,7 +48,7 @@ def warm_up() -> None:
     optimizer = torch.optim.SGD([weights], lr=0.1)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
     for (batch,) in loader:
-        (batch @ weights).sigmoid().mean().backward()
+        (batch @ weights).tanh().mean().backward()
         optimizer.step()
         optimizer.zero_grad()
     torch.autograd.grad((weights * weights).sum(), weights)
@@ -63,10 +64,14 @@ def main() -> None:
     warm_up()
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
+    def announce(function: str) -> None:
+        channel.write(json.dumps({"running": function}) + "\n")
+        channel.flush()
+
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            response = serve(request)
+            response = serve(request, announce)
         except Exception as error:  # noqa: BLE001 - reported to the grader as an internal error
             response = {"id": request.get("id"), "internal_error": f"{type(error).__name__}: {error}"}
         channel.write(json.dumps(response) + "\n")
@@ -74,18 +79,22 @@ def main() -> None:
     os._exit(0)
 
 
-def serve(request: dict) -> dict:
-    """Run every probe of one request, child after child, and collect the results."""
+def serve(request: dict, announce=lambda function: None) -> dict:
+    """Run every probe of one request, child after child, and collect the results.
+
+    ``announce`` hears each function as it starts, so that if the code kills this very process,
+    the grader still knows which function did it.
+    """
     probes = request["probes"]
     progress = Progress()
     index = 0
     while index < len(probes):
-        index = _run_child(request, index, progress)
+        index = _run_child(request, index, progress, announce)
     return {"id": request["id"], "observations": progress.observations, "load_errors": progress.load_errors,
             "events": progress.events}
 
 
-def _run_child(request: dict, start: int, progress: Progress) -> int:
+def _run_child(request: dict, start: int, progress: Progress, announce) -> int:
     """Fork a child for probes[start:]; return the index to resume from."""
     probes = request["probes"]
     read_end, write_end = os.pipe()
@@ -95,7 +104,7 @@ def _run_child(request: dict, start: int, progress: Progress) -> int:
         _child(request, start, write_end, progress.skipped_modules)
     os.close(write_end)
     stream = _LineReader(read_end)
-    current, loading = None, None
+    current, loading = None, []  # the modules being imported, innermost last
     deadline = time.monotonic() + STARTUP_GRACE + request["timeout"]
     index = start
     try:
@@ -104,11 +113,14 @@ def _run_child(request: dict, start: int, progress: Progress) -> int:
             if message is None or message == "timeout":
                 break
             if "begin" in message:
-                current, loading = message["begin"], None
+                current, loading = message["begin"], []
+                announce(current)
                 index = message["index"]
                 deadline = time.monotonic() + request["timeout"]
             elif "loading" in message:
-                loading = message["loading"]
+                loading.append(message["loading"])
+            elif "loaded" in message:
+                loading = loading[:-1]
             elif "probe" in message:
                 progress.observations[message["probe"]] = message["observation"]
                 progress.load_errors.extend(message.get("load_errors", []))
@@ -125,10 +137,11 @@ def _run_child(request: dict, start: int, progress: Progress) -> int:
         if "uid" in request and can_drop_privileges():
             _kill_user(request["uid"])
     function = current or probes[index]["function"]
-    progress.events.append({"function": function, "event": outcome, "module": loading,
+    module = loading[-1] if loading else None
+    progress.events.append({"function": function, "event": outcome, "module": module,
                             "detail": _describe_exit(status) if outcome == "crash" else f"{request['timeout']:g} s"})
-    if outcome == "timeout" and loading:
-        progress.skipped_modules.add(loading)
+    if outcome == "timeout" and module:
+        progress.skipped_modules.add(module)
     while index < len(probes) and probes[index]["function"] == function:
         index += 1
     return index
@@ -157,10 +170,12 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
         os.chdir(tempfile.mkdtemp(prefix="autograde-"))
         os.closerange(3, write_end)
         os.closerange(write_end + 1, 1024)
-        finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}))
+        finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}),
+                                  on_loaded=lambda name: send({"loaded": name}))
         finder.install()
         sys.path[:0] = request.get("paths", [])
         resolver = harness.Resolver(finder, request["functions"])
+        course = CourseFiles(request.get("inputs"), request.get("targets"))
         reported = 0
         previous = None
         for index in range(start, len(request["probes"])):
@@ -169,7 +184,7 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
                 send({"begin": probe["function"], "index": index})
                 previous = probe["function"]
             with harness.captured_output():
-                observation = harness.run_probe(probe, resolver, request["seed"], request.get("trusted", False))
+                observation = harness.run_probe(probe, resolver, course, request["seed"], request.get("trusted", False))
             errors = [error.as_dict() for error in finder.errors[reported:]]
             reported = len(finder.errors)
             send({"probe": probe["id"], "index": index, "observation": observation, "load_errors": errors})

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from grader.results import ERROR, FAIL, PASS, SubmissionResult
+from grader.results import ERROR, FAIL, INTERNAL, PASS, SubmissionResult
 
 MESSAGE_LIMIT = 300
 
@@ -20,7 +20,7 @@ MESSAGE_LIMIT = 300
 def document(result: SubmissionResult) -> dict:
     """The result object, with partial credit per check."""
     statuses = {test.status for test in result.tests}
-    status = ERROR if result.internal_error or ERROR in statuses else FAIL if FAIL in statuses else PASS
+    status = ERROR if result.internal_errors or {ERROR, INTERNAL} & statuses else FAIL if FAIL in statuses else PASS
     return {
         "version": 1,
         "status": status,
@@ -45,13 +45,15 @@ def short_message(message: str, mistake: str | None) -> str:
 
 
 def relative(path: str | None) -> str:
-    """The file relative to the working folder (the repository), or as given."""
+    """The file relative to the workspace (``$GITHUB_WORKSPACE``, else the working folder), as GitHub
+    resolves annotation paths; empty when the file lies outside it (an absolute path would not resolve)."""
     if not path:
         return ""
+    workspace = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return Path(path).resolve().relative_to(workspace).as_posix()
     except ValueError:
-        return path
+        return ""
 
 
 def encoded(result: SubmissionResult) -> str:

@@ -24,8 +24,9 @@ def document(result: SubmissionResult, visibility: str = "visible") -> dict:
             "tags": [test.function, test.check] + ([test.mistake] if test.mistake else []),
         })
     summary = terminal.render(result).splitlines()[-1]
-    if result.internal_error:
-        summary = f"The autograder failed (not your fault; your instructor has been told): {result.internal_error}"
+    if result.internal_errors:
+        summary = ("The autograder failed (not your fault; your instructor has been told): "
+                   + "; ".join(result.internal_errors))
     return {"score": result.score, "output": summary, "visibility": visibility, "stdout_visibility": "hidden",
             "tests": tests}
 

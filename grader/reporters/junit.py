@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 
 from grader.assignment import Assignment
-from grader.results import ERROR, FAIL, SubmissionResult
+from grader.results import ERROR, FAIL, INTERNAL, SubmissionResult
 
 
 def render(result: SubmissionResult, assignment: Assignment) -> str:
@@ -17,11 +17,11 @@ def render(result: SubmissionResult, assignment: Assignment) -> str:
         suites[modules.get(test.function, "autograde")].append(test)
     root = ElementTree.Element("testsuites", name=f"autograde {assignment.name}", tests=str(len(result.tests)),
                                failures=str(sum(t.status == FAIL for t in result.tests)),
-                               errors=str(sum(t.status == ERROR for t in result.tests)))
+                               errors=str(sum(t.status in (ERROR, INTERNAL) for t in result.tests)))
     for module, tests in suites.items():
         suite = ElementTree.SubElement(root, "testsuite", name=module, tests=str(len(tests)),
                                        failures=str(sum(t.status == FAIL for t in tests)),
-                                       errors=str(sum(t.status == ERROR for t in tests)),
+                                       errors=str(sum(t.status in (ERROR, INTERNAL) for t in tests)),
                                        time=f"{sum(t.duration for t in tests):.3f}")
         for test in tests:
             attributes = {"classname": f"{module}.{test.function}", "name": test.name, "time": f"{test.duration:.3f}"}
@@ -33,7 +33,7 @@ def render(result: SubmissionResult, assignment: Assignment) -> str:
             for name, value in (("points", f"{test.score:g}"), ("max_points", f"{test.max_score:g}"), ("mistake", test.mistake)):
                 if value:
                     ElementTree.SubElement(properties, "property", name=name, value=value)
-            if test.status in (FAIL, ERROR):
+            if test.status in (FAIL, ERROR, INTERNAL):
                 outcome = ElementTree.SubElement(case, "failure" if test.status == FAIL else "error",
                                                  message=test.message[:500], type=test.mistake or test.status)
                 outcome.text = "\n".join([test.message, *test.details] + ([f"hint: {test.hint}"] if test.hint else []))

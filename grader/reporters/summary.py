@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from grader import diagnosis
 from grader.gradebook import Summary
 
 BAR_WIDTH = 30
@@ -29,7 +28,7 @@ def render(summary: Summary) -> str:
     lines += ["", tabulate([[name, f"{100 * rate:.0f}%"] for name, rate in summary.pass_rates.items()],
                            headers=["function", "students passing all checks"])]
     if summary.mistakes:
-        rows = [[mistake, count, diagnosis.MISTAKES[mistake][0]] for mistake, count in summary.mistakes]
+        rows = [[mistake, count, summary.meanings.get(mistake, '')] for mistake, count in summary.mistakes]
         lines += ["", "Most common mistakes (what to re-teach):", tabulate(rows, headers=["mistake", "students", "meaning"])]
     lines += _clusters(summary) + _similar_code(summary)
     if summary.internal_errors:

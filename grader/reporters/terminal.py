@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from grader.results import NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
+from grader.results import INTERNAL_NOTE, NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
 
-STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
+STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "internal": "INTERNAL ERROR"}
 OUTPUT_LINES = 15
 
 
@@ -15,7 +15,7 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
     lines = [f"# autograde: {result.submission}" if markdown else f"autograde check {result.submission}",
              f"random inputs seed: {result.seed} (rerun with --seed {result.seed} to get the same inputs)", ""]
     if result.internal_error:
-        lines += ["INTERNAL ERROR in the grader (not your fault; please report it):", result.internal_error, ""]
+        lines += [f"{INTERNAL_NOTE}:", result.internal_error, ""]
     lines += [f"warning: {warning}" for warning in result.warnings]
     rows = [[test.function, test.name.split(": ", 1)[-1], f"{test.score:g}/{test.max_score:g}", STATUS_MARK[test.status]]
             for test in result.tests]

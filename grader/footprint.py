@@ -1,0 +1,92 @@
+"""What a student's run returned, reduced for the class view: one digest per function, and the
+trajectories of the training functions (runs in the grader's process, on encoded observations).
+
+Every student of one grading run gets the same inputs, so two students whose functions return
+the same values get the same digest: the class summary groups them without comparing code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from grader.assignment import FunctionSpec
+from grader.compare import numeric
+from grader.plan import probes_for_check
+
+_RETURNED = ("result", "inputs_after", "error_type")  # what a call's digest covers
+
+
+def numbers(value: Any) -> list[float]:
+    """Every number of an encoded value, flattened in order (tensors, tuples, lists, dicts, numbers)."""
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, (int, float)):
+        return [float(numeric(value))]
+    if not isinstance(value, dict):
+        return []
+    if value.get("type") == "tensor":
+        return [float(v) for v in value.get("data") or []]
+    if value.get("type") in ("tuple", "list"):
+        return [n for item in value.get("items", []) for n in numbers(item)]
+    if value.get("type") in ("dict", "module"):
+        items = value.get("items") or value.get("state", {}).get("items", {})
+        return [n for key in sorted(items) for n in numbers(items[key])]
+    return []
+
+
+def _returned(call: dict) -> dict:
+    record = {"result": call.get("result"), "inputs_after": call.get("inputs_after"),
+              "error_type": (call.get("error") or {}).get("type")}
+    return {key: _stable(record[key]) for key in _RETURNED}
+
+
+def _stable(value: Any) -> Any:
+    """An encoded value without the reprs of plain objects (a loader's repr holds its memory address)."""
+    if isinstance(value, list):
+        return [_stable(item) for item in value]
+    if isinstance(value, dict):
+        if value.get("type") == "object":
+            return {"type": "object", "class": value.get("class")}
+        return {key: _stable(item) for key, item in value.items()}
+    return value
+
+
+def fingerprints(specs: list[FunctionSpec], observations: dict[str, dict]) -> dict[str, str]:
+    """Function name to a digest of what it returned on every probe (functions that never ran have none)."""
+    digests = {}
+    for spec in specs:
+        seen = {probe["id"]: observations[probe["id"]] for check in spec.checks
+                for probe in probes_for_check(spec, check) if probe["id"] in observations}
+        if not seen:
+            continue
+        returned = {probe: [_returned(call) for call in observation.get("calls", [])]
+                    for probe, observation in sorted(seen.items())}
+        text = json.dumps(returned, sort_keys=True, default=str)
+        digests[spec.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digests
+
+
+def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], reference: dict[str, dict],
+                 training_kind: str = "training") -> dict[str, dict]:
+    """For each training check's first input case: the call labels, and what the student's and the
+    reference's calls returned, as flat lists of numbers (non-finite values become None)."""
+    found = {}
+    for spec in specs:
+        check = next((c for c in spec.checks if c.kind == training_kind), None)
+        if check is None:
+            continue
+        probe = probes_for_check(spec, check)[0]["id"]
+        mine, theirs = observations.get(probe), reference.get(probe)
+        if not mine or not theirs or mine.get("status") != "ok":
+            continue
+        found[spec.name] = {"labels": [call.get("label", "") for call in theirs.get("calls", [])],
+                            "got": [_finite(numbers(call.get("result"))) for call in mine.get("calls", [])],
+                            "expected": [_finite(numbers(call.get("result"))) for call in theirs.get("calls", [])]}
+    return found
+
+
+def _finite(values: list[float]) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values]
