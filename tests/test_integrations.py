@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 import zipfile
 
 import junitparser
@@ -83,9 +84,13 @@ def test_junit_parses_with_junitparser(mixed_result, course, tmp_path):
 
 
 def test_annotations_are_escaped_worst_first_and_at_most_ten(mixed_result, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "elsewhere"))
+    assert not any("file=" in line for line in github.annotations(mixed_result))  # GitHub could not resolve it
+    submission = Path(next(test.file for test in mixed_result.tests if test.file)).parent
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(submission.parent))
     lines = github.annotations(mixed_result)
     assert 0 < len(lines) <= github.MAX_ANNOTATIONS
-    assert lines[0].startswith("::error file=") and "backward" in lines[0]
+    assert lines[0].startswith(f"::error file={submission.name}/") and "backward" in lines[0]
     assert "50%25 done" in lines[0] and "%0A" in lines[0] and "\n" not in lines[0]
     title = re.search(r"title=([^:]*)::", lines[0]).group(1)
     assert ":" not in title and "," not in title and "%3A" in title

@@ -88,7 +88,8 @@ def test_validate_fails_loudly_when_a_stub_drifts(course, tmp_path):
     copy = tmp_path / "course"
     for part in ("solutions", "exercises", "mistakes"):
         shutil.copytree(course.root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(course.root / "assignment.toml", copy)
+    for part in ("assignment.toml", "inputs.py", "targets.py"):
+        shutil.copy(course.root / part, copy)
     stub = copy / "exercises" / "backprop.py"
     stub.write_text(stub.read_text().replace("def gradient(W, b, X, y):", "def gradient(W, b, X, y_pred, y):"))
     result = CliRunner().invoke(main, ["validate", "--assignment", str(copy / "assignment.toml"), "--sandbox", "process"])
@@ -100,8 +101,12 @@ def test_validate_names_a_declared_mistake_without_a_variant(course, tmp_path):
     copy = tmp_path / "course"
     for part in ("solutions", "exercises", "mistakes"):
         shutil.copytree(course.root / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("inputs.py", "targets.py"):
+        shutil.copy(course.root / part, copy)
     text = (course.root / "assignment.toml").read_text()
-    (copy / "assignment.toml").write_text(text.replace('mistakes = ["wrong-sigmoid-sign"]', 'mistakes = ["wrong-sigmoid-sign", "relu-instead-of-sigmoid"]'))
+    text = text.replace('mistakes = ["wrong-sigmoid-sign"]', 'mistakes = ["wrong-sigmoid-sign", "relu-instead-of-sigmoid"]')
+    text += '\n[mistake.relu-instead-of-sigmoid]\nmeaning = "the result is max(u, 0)"\nhint = "sigma(u) = 1 / (1 + exp(-u))"\n'
+    (copy / "assignment.toml").write_text(text)
     from grader.validate import undeclared_variants
     assert undeclared_variants(assignment.load(copy / "assignment.toml")) == [
         "activate: mistake relu-instead-of-sigmoid is declared but mistakes/wrong_neuron.py has no activate__relu_instead_of_sigmoid"]

@@ -1,0 +1,120 @@
+"""Judging is total: whatever a student's code returns, every comparison, check and diagnosis gives a
+verdict with a message, never an exception (property-based, over the space of encoded values)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from grader import checks, compare, encoding, footprint
+from grader.diagnosis import Catalogue
+from grader.plan import probes_for_check
+from grader.results import Status
+
+EXAMPLES = 300
+JUDGED_EXAMPLES = 40  # each example judges every check of the course: 40 x 31 verdicts
+
+_DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.bool, torch.complex64]
+_numbers = st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from([0.0, -0.0, 1e-45, 3e38])
+
+
+@st.composite
+def tensors(draw) -> torch.Tensor:
+    """Tensors of every rank up to 3 (empty ones too), of several dtypes, with any float values."""
+    shape = draw(st.lists(st.integers(0, 4), max_size=3))
+    dtype = draw(st.sampled_from(_DTYPES))
+    count = 1
+    for size in shape:
+        count *= size
+    values = torch.tensor(draw(st.lists(_numbers, min_size=count, max_size=count)), dtype=torch.float64).reshape(shape)
+    tensor = values.to(dtype) if dtype != torch.complex64 else torch.complex(values.float(), values.float())
+    if dtype.is_floating_point and draw(st.booleans()):
+        tensor.requires_grad_(True)
+    return tensor
+
+
+class _Opaque:
+    def __repr__(self):
+        raise RuntimeError("a __repr__ that raises")
+
+
+leaves = (st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300, max_value=10**310)
+          | _numbers | st.text(max_size=30) | tensors()
+          | st.builds(_Opaque) | st.sampled_from([object(), torch.nn.Linear(2, 1), torch.float32, print]))
+values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                      | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
+
+
+def encoded(value) -> object:
+    """What reaches the grader: the encoding, through JSON, as the pipe carries it."""
+    return json.loads(json.dumps(encoding.encode(value)))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(got=values, expected=values, rtol=st.sampled_from([0.0, 1e-4]), attributes=st.sampled_from(
+    [(), ("requires_grad", "grad_fn", "grad"), ("new_object",)]))
+def test_compare_gives_a_verdict_for_any_pair_of_values(got, expected, rtol, attributes):
+    mismatch = compare.compare(encoded(got), encoded(expected), rtol, 1e-6, attributes)
+    assert mismatch is None or isinstance(mismatch.describe(), str) and mismatch.describe()
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(got=tensors(), expected=tensors())
+def test_numeric_notes_never_raise(got, expected):
+    mine, theirs = compare.as_array(encoded(got)), compare.as_array(encoded(expected))
+    if mine is not None and theirs is not None and mine.shape == theirs.shape:
+        assert isinstance(compare.ratio_note(mine, theirs), str)
+        assert isinstance(compare.difference_note(mine, theirs, 1e-4, 1e-6), str)
+
+
+@pytest.fixture(scope="module")
+def reference(session):
+    """The lecture's real reference observations (one seed), as the judges see them."""
+    return session.reference()
+
+
+def _with_student_values(observation: dict, draw_value) -> dict:
+    """A student observation shaped like the reference's, every returned value replaced by a drawn one."""
+    student = copy.deepcopy(observation)
+    for call in student.get("calls", []):
+        call["result"] = encoded(draw_value())
+        call["identity"] = [None]
+        if "dataset" in call:
+            for part in call["dataset"].values():
+                part["result"] = encoded(draw_value())
+        if "inputs_after" in call:
+            call["inputs_after"]["args"] = [encoded(draw_value()) for _ in call["inputs_after"]["args"]]
+    return student
+
+
+@settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_check_gives_a_verdict_whatever_is_returned(course, reference, data):
+    for spec in course.functions:
+        for check in spec.checks:
+            student = {probe["id"]: _with_student_values(reference.reference.get(probe["id"], {"status": "ok", "calls": []}),
+                                                         lambda: data.draw(values))
+                       for probe in probes_for_check(spec, check)}
+            evidence = checks.Evidence(student, reference.reference, reference.variants)
+            result = checks.judge(spec, check, evidence, course.catalogue)
+            assert result.status in set(Status) - {Status.INTERNAL}
+            assert result.status == Status.PASS or result.message, (spec.name, check.kind)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(mistake=st.text(max_size=40), hints=st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3))
+def test_any_mistake_id_is_explained_without_raising(course, mistake, hints):
+    for catalogue in (course.catalogue, Catalogue()):
+        assert catalogue.explain(mistake).startswith(mistake)
+        assert isinstance(catalogue.advice(mistake, hints), str)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(value=values)
+def test_the_class_view_digests_any_value(value):
+    assert all(isinstance(number, float) for number in footprint.numbers(encoded(value)))
