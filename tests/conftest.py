@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from grader import assignment
 from grader.engine import Session
 from tests.variants import build_submission
+
+# Property tests draw the same examples on every run: CI stays deterministic, and no example database is written.
+settings.register_profile("autograde", derandomize=True, database=None)
+settings.load_profile("autograde")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20231
