@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader import __version__, checks
 from grader.assignment import Assignment
-from grader.engine import compute_reference
+from grader.reference import compute_reference
 
 KEY_VERSION = 1
 _DROPPED = ("output", "inputs", "label")  # not needed to judge; keeps the key small and free of prints

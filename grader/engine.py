@@ -1,7 +1,7 @@
 """Grade submissions: read the code, run it in a worker, run the reference beside it, judge, report.
 
-A ``Session`` owns the processes of one run: a trusted worker computes the reference and the
-wrong variants once (same seed for everyone), or an answer key supplies them, and sandboxed
+A ``Session`` owns the processes of one run: a reference source (the solutions run in a trusted
+process, or an answer key) gives the expected observations once (same seed for everyone), and sandboxed
 workers run the students' code, each importing torch once and forking per submission.
 """
 
@@ -10,22 +10,18 @@ from __future__ import annotations
 import ast
 import functools
 import os
-import random
 import re
 import shutil
 import tempfile
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader import checks, footprint, plan, submission
 from grader.assignment import Assignment, FunctionSpec
+from grader.reference import ReferenceSource, Solutions
 from grader.results import ERROR, FAIL, INTERNAL, INTERNAL_NOTE, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
-
-if TYPE_CHECKING:
-    from grader.answer_key import AnswerKey
 
 
 STUDENT_UID_BASE = 61000  # when run as root, worker i's children run as this uid + i
@@ -35,12 +31,11 @@ class Session:
     """The workers and the reference observations of one grading run."""
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
-                 only: list[str] | None = None, workers: int = 1, key: AnswerKey | None = None, device: str = "cpu"):
+                 only: list[str] | None = None, workers: int = 1, key: ReferenceSource | None = None,
+                 device: str = "cpu"):
         self.assignment = assignment
-        if key is not None:
-            self.seed = key.choose(seed)
-        else:
-            self.seed = seed if seed is not None else random.randrange(2**31)
+        source = key if key is not None else Solutions(assignment, only, device)
+        self.seed = source.choose(seed)
         self.only = only
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
         self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
@@ -49,8 +44,7 @@ class Session:
         self.sandbox = sandbox
         self.workers = [Worker(sandbox, [self.scratch], device) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._reference: Future = (self._pool.submit(key.evidence, self.seed) if key is not None
-                                   else self._pool.submit(compute_reference, assignment, self.seed, only, device))
+        self._reference: Future = self._pool.submit(source.evidence, self.seed)
 
     def reference(self) -> checks.Evidence:
         """The reference and variant observations (computed once, in the background)."""
@@ -136,26 +130,6 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None,
-                      device: str = "cpu") -> checks.Evidence:
-    """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
-    with Worker("trusted", device=device) as worker:
-        response = worker.request(plan.reference_request(assignment, seed, only))
-    if "internal_error" in response or response["events"] or response["load_errors"]:
-        problem = response.get("internal_error") or response["events"] or response["load_errors"]
-        raise checks.GraderBug(f"the reference run failed: {problem}")
-    reference, variants = {}, {}
-    for key, observation in response["observations"].items():
-        if plan.VARIANT_SEPARATOR not in key:
-            reference[key] = observation
-            continue
-        variant, probe = key.split(plan.VARIANT_SEPARATOR)
-        _, function, mistake, name = variant.split(":")
-        variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
-    return checks.Evidence(student={}, reference=reference,
-                           variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:

@@ -12,7 +12,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import checks, compare, encoding, footprint
+from grader import checks, compare, footprint
+from grader.worker import encoding
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
 from grader.results import Status

@@ -84,7 +84,7 @@ def test_sabotaging_the_harness_earns_nothing(session, make_submission, course):
 
 
 def test_limits_where_proc_is_missing_keep_time_and_file_size(tmp_path):
-    from grader.worker import child_limits  # imports torch: only here, not in every test's process
+    from grader.worker.server import child_limits  # imports torch: only here, not in every test's process
 
     request = {"timeout": 5, "probes": [{}] * 4, "memory_mb": 3072}
     on_linux = child_limits(request)

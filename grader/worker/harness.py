@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from grader import encoding, gradients
+from grader.worker import encoding, gradients
 from grader.authoring import Call
-from grader.cases import CourseFiles
-from grader.loader import SubmissionFinder, describe, student_traceback
+from grader.worker.cases import CourseFiles
+from grader.worker.loader import SubmissionFinder, describe, student_traceback
 
 OUTPUT_LIMIT = 4_000
 DIFFERENTIABLE_EPS = 1e-4

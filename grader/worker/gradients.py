@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from grader import encoding
+from grader.worker import encoding
 
 EPS = 1e-6
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from grader import harness
-from grader.cases import CourseFiles
-from grader.loader import SubmissionFinder
+from grader.worker import harness
+from grader.worker.cases import CourseFiles
+from grader.worker.loader import SubmissionFinder
 
 STARTUP_GRACE = 5.0
 
@@ -324,6 +324,3 @@ def _describe_exit(status: int) -> str:
         return f"the process was killed by {name}{hint.get(name, '')}"
     return f"the process exited with code {os.WEXITSTATUS(status)} (sys.exit or os._exit in the code?)"
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,60 @@
+"""Where the expected observations come from: the reference solutions and their wrong variants, run in
+a trusted process, or a student release's answer key. The engine asks either one for a seed's evidence.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from grader import checks, plan
+from grader.assignment import Assignment
+from grader.runner import Worker
+
+
+class ReferenceSource(Protocol):
+    """Anything that can give the reference's and the wrong variants' observations for a seed."""
+
+    def choose(self, seed: int | None) -> int:
+        """The seed to grade with (the asked one, or one of the source's own)."""
+
+    def evidence(self, seed: int) -> checks.Evidence:
+        """The reference and variant observations for one seed."""
+
+
+@dataclass(frozen=True)
+class Solutions:
+    """The course's reference solutions and wrong variants, run on each seed's inputs."""
+
+    assignment: Assignment
+    only: list[str] | None = None
+    device: str = "cpu"
+
+    def choose(self, seed: int | None) -> int:
+        """The asked seed, or a fresh one."""
+        return seed if seed is not None else random.randrange(2**31)
+
+    def evidence(self, seed: int) -> checks.Evidence:
+        """Run the solutions and the variants in a trusted process."""
+        return compute_reference(self.assignment, seed, self.only, self.device)
+
+
+def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None,
+                      device: str = "cpu") -> checks.Evidence:
+    """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
+    with Worker("trusted", device=device) as worker:
+        response = worker.request(plan.reference_request(assignment, seed, only))
+    if "internal_error" in response or response["events"] or response["load_errors"]:
+        problem = response.get("internal_error") or response["events"] or response["load_errors"]
+        raise checks.GraderBug(f"the reference run failed: {problem}")
+    reference, variants = {}, {}
+    for key, observation in response["observations"].items():
+        if plan.VARIANT_SEPARATOR not in key:
+            reference[key] = observation
+            continue
+        variant, probe = key.split(plan.VARIANT_SEPARATOR)
+        _, function, mistake, name = variant.split(":")
+        variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
+    return checks.Evidence(student={}, reference=reference,
+                           variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
