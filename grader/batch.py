@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import tempfile
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import gradebook, layouts, similarity
+from grader import class_summary, gradebook, layouts, similarity
 from grader.assignment import Assignment
 from grader.engine import Session
 
@@ -38,7 +39,7 @@ class Shard:
 def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None, workers: int, sandbox: str,
                 shard: Shard | None = None, resume: bool = False,
                 on_start: Callable[[int], None] = lambda total: None,
-                on_result: Callable[[str], None] = lambda student: None, device: str = "cpu") -> gradebook.Summary:
+                on_result: Callable[[str], None] = lambda student: None, device: str = "cpu") -> class_summary.Summary:
     """Grade every submission under ``root`` into ``out``; return the class summary.
 
     Once every grade has landed, the code of this run's submissions is compared (``similar_code``).
@@ -54,7 +55,7 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
         with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1)),
                      device=device) as session:
             book = gradebook.Gradebook(out, assignment, session.seed, resume)
-            todo = [entry for entry in entries if entry.student not in book.records]
+            todo = [entry for entry in entries if entry.student not in book.students]
             on_start(len(todo))
             free = queue.Queue()
             for index in range(len(session.workers)):
@@ -68,14 +69,26 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                     free.put(worker)
 
             try:
-                with ThreadPoolExecutor(max_workers=len(session.workers)) as pool:
-                    for future in as_completed([pool.submit(grade, entry) for entry in todo]):
-                        entry, result = future.result()
-                        book.add(entry.student, result)
-                        on_result(entry.student)
+                for entry, result in _as_they_land(grade, todo, len(session.workers)):
+                    book.add(entry.student, result)
+                    on_result(entry.student)
             finally:
                 book.finish()
-        owned = {e.student for e in entries}
-        records = {k: v for k, v in book.records.items() if k in owned}
         similar_code = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
-        return gradebook.summarise(records, assignment, found.unrecognised, similar_code)
+        return book.tally.summary(found.unrecognised, similar_code)
+
+
+def _as_they_land(grade: Callable, entries: list, workers: int):
+    """``grade(entry)`` for every entry on ``workers`` threads, yielded as each finishes. At most two
+    per worker are pending at a time, and a result is dropped once yielded: memory stays flat."""
+    pending: set[Future] = set()
+    remaining = iter(entries)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while True:
+            for entry in itertools.islice(remaining, 2 * workers - len(pending)):
+                pending.add(pool.submit(grade, entry))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, answer_key, assignment, batch, gradebook, integrations, sandbox, scaffold, submission
+from grader import __version__, answer_key, assignment, batch, class_summary, gradebook, integrations, sandbox, scaffold, submission
 from grader import release as releases
 from grader import validate as validation
 from grader.engine import Session
@@ -57,7 +57,7 @@ def _shard(ctx, param, value: str | None) -> batch.Shard | None:
         raise click.BadParameter(f"expected K/N with 1 <= K <= N, got {value!r} ({error})") from error
 
 
-def _write_report(out: Path, course: assignment.Assignment, summary: gradebook.Summary | None = None) -> None:
+def _write_report(out: Path, course: assignment.Assignment, summary: class_summary.Summary | None = None) -> None:
     from grader.reporters import html  # matplotlib takes half a second to import: only the class commands pay it
     click.echo(f"report: {html.write(out, course, summary)}", err=True)
 
@@ -210,7 +210,7 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
             (out / "feedback" / feedback.name).write_bytes(feedback.read_bytes())
     gradebook.write_all(out, records, [spec.name for spec in course.functions])
     (out / gradebook.RUN_FILE).write_text(json.dumps({"seed": seeds.pop(), "assignment": course.name}))
-    summary = gradebook.summarise(records, course, [])
+    summary = class_summary.summarise(records, course, [])
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
     _write_report(out, course, summary)
 

@@ -11,16 +11,13 @@ from __future__ import annotations
 import csv
 import json
 import os
-import statistics
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.clusters import Cluster, find_clusters
+from grader.class_summary import Tally
 from grader.reporters import terminal
-from grader.results import PASS, SubmissionResult
-from grader.similarity import SimilarPair
+from grader.results import SubmissionResult
 
 RESULTS_LINES = "results.jsonl"
 RUN_FILE = "run.json"
@@ -48,7 +45,10 @@ class Gradebook:
         self.out, self.assignment, self.seed = out, assignment, seed
         self.functions = [spec.name for spec in assignment.functions]
         (out / "feedback").mkdir(parents=True, exist_ok=True)
-        self.records = load(out) if resume else {}
+        self.students: set[str] = set()  # graded so far; the records themselves stay on disk only
+        self.tally = Tally(assignment)
+        for record in (iter_records(out) if resume else ()):
+            self._count(record)
         mode = "a" if resume else "w"
         (out / RUN_FILE).write_text(json.dumps({"seed": seed, "assignment": assignment.name,
                                                 "max_score": assignment.max_score}))
@@ -62,7 +62,7 @@ class Gradebook:
     def add(self, student: str, result: SubmissionResult) -> None:
         """Record one student's result durably, with their feedback file."""
         record = student_record(student, result, self.assignment.max_score)
-        self.records[student] = record
+        self._count(record)
         feedback_file(self.out, student).write_text(terminal.render(result, markdown=True), encoding="utf-8")
         self._lines.write(json.dumps(record) + "\n")
         self._lines.flush()
@@ -70,11 +70,17 @@ class Gradebook:
         self._csv.writerow(row(record, self.functions))
         self._csv_file.flush()
 
+    def _count(self, record: dict) -> None:
+        if record["id"] not in self.students:
+            self.students.add(record["id"])
+            self.tally.add(record)
+
     def finish(self) -> None:
-        """Rewrite the gradebook in student order and write ``results.json``."""
+        """Rewrite the gradebook in student order and write ``results.json``, reading the records back
+        from ``results.jsonl`` one at a time."""
         self._lines.close()
         self._csv_file.close()
-        write_all(self.out, self.records, self.functions)
+        rewrite_sorted(self.out, self.functions)
 
 
 def header(functions: list[str]) -> list[str]:
@@ -102,18 +108,54 @@ def write_all(out: Path, records: dict[str, dict], functions: list[str]) -> None
     (out / "results.json").write_text(json.dumps({"students": ordered}, indent=1), encoding="utf-8")
 
 
-def load(out: Path) -> dict[str, dict]:
-    """The finished records of an output folder (a torn last line from a kill is ignored)."""
-    records = {}
+def rewrite_sorted(out: Path, functions: list[str]) -> None:
+    """``grades.csv``, ``results.jsonl`` and ``results.json`` in student order, from ``results.jsonl``,
+    holding one record at a time (the last line of a student wins, as in ``load``)."""
     path = out / RESULTS_LINES
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+    where: dict[str, tuple[int, int]] = {}
+    with open(path, "rb") as lines:
+        offset = 0
+        for line in lines:
             try:
-                record = json.loads(line)
+                where[json.loads(line)["id"]] = (offset, len(line))
+            except (ValueError, KeyError, TypeError):
+                pass
+            offset += len(line)
+    staged = out / f"{RESULTS_LINES}.tmp"
+    with open(path, "rb") as source, open(staged, "w", encoding="utf-8") as sorted_lines, \
+            open(out / "grades.csv", "w", newline="", encoding="utf-8") as grades, \
+            open(out / "results.json", "w", encoding="utf-8") as document:
+        writer = csv.writer(grades)
+        writer.writerow(header(functions))
+        document.write('{"students": [\n')
+        for number, student in enumerate(sorted(where)):
+            offset, length = where[student]
+            source.seek(offset)
+            text = source.read(length).decode("utf-8").rstrip("\n")
+            record = json.loads(text)
+            sorted_lines.write(text + "\n")
+            writer.writerow(row(record, functions))
+            document.write(("" if number == 0 else ",\n") + text)
+        document.write("\n]}\n")
+    os.replace(staged, path)
+
+
+def iter_records(out: Path) -> Iterator[dict]:
+    """The records of an output folder, line by line (a torn last line from a kill is skipped)."""
+    path = out / RESULTS_LINES
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                yield json.loads(line)
             except ValueError:
                 continue
-            records[record["id"]] = record
-    return records
+
+
+def load(out: Path) -> dict[str, dict]:
+    """The finished records of an output folder, by student (the last line of a student wins)."""
+    return {record["id"]: record for record in iter_records(out)}
 
 
 def run_seed(out: Path) -> int | None:
@@ -127,64 +169,3 @@ def run_seed(out: Path) -> int | None:
 def feedback_file(out: Path, student: str) -> Path:
     """Where a student's Markdown feedback is written in an output folder."""
     return out / "feedback" / f"{student.replace('/', '__')}.md"
-
-
-@dataclass
-class Summary:
-    """The class picture: score distribution, pass rate per function, most common mistakes, students
-    who gave the same wrong answer, students whose code is alike, and the grader's own failures."""
-
-    count: int
-    max_score: float
-    scores: list[float]
-    pass_rates: dict[str, float]
-    mistakes: list[tuple[str, int]]
-    internal_errors: dict[str, str] = field(default_factory=dict)  # student -> the grader's error message
-    unrecognised: list[str] = field(default_factory=list)
-    clusters: list[Cluster] = field(default_factory=list)
-    similar_code: list[SimilarPair] = field(default_factory=list)
-    meanings: dict[str, str] = field(default_factory=dict)  # mistake id -> what it means, from the course
-
-    @property
-    def errors(self) -> int:
-        """How many submissions hit an internal grader error."""
-        return len(self.internal_errors)
-
-    def as_dict(self) -> dict:
-        """The ``--format json`` summary."""
-        stats = self.statistics()
-        return {"students": self.count, "max_score": self.max_score, **stats, "histogram": self.histogram(),
-                "pass_rate": self.pass_rates, "mistakes": dict(self.mistakes),
-                "clusters": [cluster.as_dict() for cluster in self.clusters],
-                "similar_code": [pair.as_dict() for pair in self.similar_code],
-                "internal_errors": self.internal_errors, "unrecognised": self.unrecognised}
-
-    def statistics(self) -> dict:
-        """Mean, median, min and max of the totals."""
-        if not self.scores:
-            return {"mean": None, "median": None, "min": None, "max": None}
-        return {"mean": statistics.fmean(self.scores), "median": statistics.median(self.scores),
-                "min": min(self.scores), "max": max(self.scores)}
-
-    def histogram(self, bins: int = 10) -> list[int]:
-        """Students per tenth of the maximum score (the last bin includes full marks)."""
-        counts = [0] * bins
-        for score in self.scores:
-            counts[min(int(bins * score / self.max_score), bins - 1) if self.max_score else 0] += 1
-        return counts
-
-
-def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str],
-              similar_code: list[SimilarPair] | None = None) -> Summary:
-    """Summarise a class's records; ``similar_code`` comes from comparing the code, which records lack."""
-    graded = [r for r in records.values() if not r.get("internal_error")]
-    pass_rates = {}
-    for spec in assignment.functions:
-        passed = sum(all(t["status"] == PASS for t in r["tests"] if t["function"] == spec.name) for r in graded)
-        pass_rates[spec.name] = passed / len(graded) if graded else 0.0
-    mistakes = Counter(mistake for r in graded for mistake in {t["mistake"] for t in r["tests"] if t["mistake"]})
-    internal_errors = {key: records[key]["internal_error"] for key in sorted(records) if records[key].get("internal_error")}
-    return Summary(len(records), assignment.max_score, [r["score"] for r in graded], pass_rates,
-                   mistakes.most_common(), internal_errors, unrecognised,
-                   find_clusters({r["id"]: r for r in graded}), similar_code or [],
-                   {mistake: assignment.catalogue.meaning(mistake) for mistake in mistakes})

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from grader import similarity
 from grader.batch import grade_class
 from grader.clusters import find_clusters
-from grader.gradebook import summarise
+from grader.class_summary import summarise
 from grader.reporters import summary as summary_report
 from grader.results import NOT_IMPLEMENTED
 from tests.conftest import SEED

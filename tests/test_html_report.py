@@ -13,7 +13,7 @@ import matplotlib.image
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, gradebook, results
+from grader import class_summary, cli, gradebook, results
 from grader.reporters import html, terminal
 from tests.conftest import ROOT
 
@@ -61,7 +61,7 @@ def synthetic_class(course, count: int, seed: int = 1) -> tuple[dict[str, dict],
 
 
 def build(course, records: dict[str, dict], feedback: dict[str, str]) -> str:
-    return html.render(records, gradebook.summarise(records, course, []), course, {"seed": 5}, feedback)
+    return html.render(records, class_summary.summarise(records, course, []), course, {"seed": 5}, feedback)
 
 
 def test_grade_writes_a_report_of_the_class(graded):
@@ -101,16 +101,16 @@ def test_student_data_is_escaped(course):
     assert "&lt;script&gt;alert('x')&lt;/script&gt;</text>" in text  # the legend of the trajectory plot
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert text.count("<script") == 1  # the report's own sorting script, nothing else
-    without_feedback = html.render(records, gradebook.summarise(records, course, []), course, {}, {})
+    without_feedback = html.render(records, class_summary.summarise(records, course, []), course, {}, {})
     assert EVIL not in without_feedback and "values differ &lt;script&gt;" in without_feedback
 
 
 def test_clusters_and_similar_code_are_shown_when_present(course):
     records, feedback = synthetic_class(course, 4)
     students = sorted(records)
-    text = html.render(records, gradebook.summarise(records, course, []), course, {}, feedback)
+    text = html.render(records, class_summary.summarise(records, course, []), course, {}, feedback)
     assert "Identical wrong answers" not in text and "Most similar code" not in text
-    summary = gradebook.summarise(records, course, [])
+    summary = class_summary.summarise(records, course, [])
     summary.as_dict = lambda: {"clusters": [{"function": "loss_fn", "students": students[:2], "mistake": "missing-factor-2",
                                              "description": EVIL}],
                                "similar_code": [{"students": students[2:4], "similarity": 0.93, "functions": ["gradient"]}]}

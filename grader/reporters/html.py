@@ -10,7 +10,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from grader import gradebook
+from grader import class_summary, gradebook
 from grader.assignment import Assignment
 from grader.reporters import plots
 from grader.results import PASS
@@ -19,7 +19,7 @@ REPORT_FILE = "report.html"
 BLOCK_LABELS = ("FAIL:", "ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:")
 
 
-def write(out: Path, assignment: Assignment, summary: gradebook.Summary | None = None) -> Path:
+def write(out: Path, assignment: Assignment, summary: class_summary.Summary | None = None) -> Path:
     """Build ``OUT/report.html`` from the records, run.json and feedback files in ``out``; pass the
     run's ``summary`` to keep what records lack (similar code), else it is computed from the records."""
     records = gradebook.load(out)
@@ -33,12 +33,12 @@ def write(out: Path, assignment: Assignment, summary: gradebook.Summary | None =
         if path.exists():
             feedback[student] = path.read_text(encoding="utf-8")
     path = out / REPORT_FILE
-    summary = summary or gradebook.summarise(records, assignment, [])
+    summary = summary or class_summary.summarise(records, assignment, [])
     path.write_text(render(records, summary, assignment, run, feedback), encoding="utf-8")
     return path
 
 
-def render(records: dict[str, dict], summary: gradebook.Summary, assignment: Assignment, run: dict,
+def render(records: dict[str, dict], summary: class_summary.Summary, assignment: Assignment, run: dict,
            feedback: dict[str, str]) -> str:
     """The report as one HTML document; ``feedback`` maps a student to their Markdown feedback."""
     listed = summary.as_dict()  # clusters and similar code, where this grader finds them
@@ -56,7 +56,7 @@ def render(records: dict[str, dict], summary: gradebook.Summary, assignment: Ass
             + "\n".join(part for part in body if part) + f"</main><script>{SORT_SCRIPT}</script></body></html>\n")
 
 
-def _overview(summary: gradebook.Summary, records: dict[str, dict], run: dict) -> str:
+def _overview(summary: class_summary.Summary, records: dict[str, dict], run: dict) -> str:
     graded = [r for r in records.values() if not r.get("internal_error")]
     stats = summary.statistics()
     facts = [f"{summary.count} students", f"seed {escape(str(run.get('seed', '?')))}"]

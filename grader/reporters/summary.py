@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from grader.gradebook import Summary
+from grader.class_summary import Summary
 
 BAR_WIDTH = 30
 TOP = 5  # clusters and similar pairs shown; --format json has them all
