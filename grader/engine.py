@@ -104,7 +104,7 @@ class Session:
                        "functions": {name: [code.definitions[name].source.module, name] for name in pending},
                        "probes": plan.student_probes(self.assignment, pending),
                        "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb, "uid": uid,
-                       "inputs": self.inputs}
+                       "inputs": self.inputs, "private_tmp": self.sandbox == "bwrap"}
             try:
                 response = worker.request(request)
             except WorkerDied as died:

@@ -73,7 +73,7 @@ def command(mode: str, visible: list[Path], device: str = "cpu") -> list[str]:
                   for flag in ("--dev-bind-try", str(device_file), str(device_file))]
         if "CUDA_VISIBLE_DEVICES" in os.environ:
             flags += ["--setenv", "CUDA_VISIBLE_DEVICES", os.environ["CUDA_VISIBLE_DEVICES"]]
-    bound = _readable_paths() + [p.resolve() for p in visible]
+    bound = readable_paths() + [p.resolve() for p in visible]
     for parent in sorted({a for path in bound for a in path.parents if a != Path("/")} - set(bound), key=lambda a: len(a.parts)):
         flags += ["--perms", "0755", "--dir", str(parent)]
     for path in bound:
@@ -88,7 +88,7 @@ def _namespace_flags() -> list[str]:
     return [*user, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
 
 
-def _readable_paths() -> list[Path]:
+def readable_paths() -> list[Path]:
     """The system, the Python installation, its packages and the grader package: nothing else."""
     paths = {Path(p) for p in ("/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/alternatives")}
     paths |= {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from grader.worker import harness
+from grader.sandbox import readable_paths
+from grader.worker import harness, landlock
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder
 
@@ -167,7 +168,10 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        os.chdir(tempfile.mkdtemp(prefix="autograde-"))
+        workdir = tempfile.mkdtemp(prefix="autograde-")
+        os.chdir(workdir)
+        if not request.get("trusted"):
+            _confine(request, workdir)
         os.closerange(3, write_end)
         os.closerange(write_end + 1, 1024)
         finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}),
@@ -196,6 +200,17 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
             pass
     finally:
         os._exit(0)
+
+
+def _confine(request: dict, workdir: str) -> None:
+    """Landlock the child where the kernel has it: it reads only the Python installation, the system,
+    this submission's staged files and the course's inputs, writes only its own folder, connects
+    nowhere and cannot signal its worker or the grader."""
+    visible = {str(Path(path).parent) for path in request["files"].values()}
+    readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.get("inputs")] if p]
+    writable = [workdir, os.devnull] + (["/tmp"] if request.get("private_tmp") else [])  # bwrap's /tmp is the child's own
+    os.environ["TMPDIR"] = tempfile.tempdir = workdir
+    landlock.restrict(readable + ["/etc", "/proc", "/sys", "/dev"], writable)
 
 
 def _apply_limits(request: dict) -> None:
@@ -247,25 +262,31 @@ def _drop_privileges(uid: int) -> None:
     os.setuid(uid)
 
 
-def _processes_of(uid: int) -> list[int]:
-    """Process ids owned by ``uid`` (in this process namespace)."""
+def _processes_of(uid: int, alive_only: bool = False) -> list[int]:
+    """Process ids owned by ``uid`` (in this process namespace); with ``alive_only``, not the zombies
+    (dead, waiting for their parent to reap them)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/status") as handle:
-                    owner = next(line for line in handle if line.startswith("Uid:")).split()[1]
-            except (OSError, StopIteration):
+                    fields = dict(line.split(":", 1) for line in handle if line.startswith(("State:", "Uid:")))
+            except (OSError, ValueError):
                 continue
-            if int(owner) == uid:
+            if int(fields.get("Uid", "-1").split()[0]) == uid and not (alive_only and fields["State"].split()[0] == "Z"):
                 found.append(int(entry))
     return found
 
 
+KILL_DEADLINE = 10.0
+
+
 def _kill_user(uid: int) -> None:
-    """Kill whatever the code left running under its uid, including processes that left the group."""
-    for _ in range(3):
-        victims = _processes_of(uid)
+    """Kill whatever the code left running under its uid, including processes that left the group,
+    until none is alive (a fork bomb may still be forking between two rounds)."""
+    deadline = time.monotonic() + KILL_DEADLINE
+    while time.monotonic() < deadline:
+        victims = _processes_of(uid, alive_only=True)
         if not victims:
             return
         for victim in victims:

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from grader import sandbox
 from grader.cli import main
 from grader.engine import Session
+from grader.worker import landlock
 from tests.conftest import ROOT, SEED, by_function
+from tests.variants import build_submission
 
 HOSTILE = {
     "sys.exit": "import sys\n    sys.exit(0)",
@@ -97,3 +99,18 @@ def test_a_system_without_fork_is_told_what_to_use(monkeypatch):
     monkeypatch.delattr("os.fork")
     result = CliRunner().invoke(main, ["check", str(ROOT / "solutions"), "--sandbox", "process"])
     assert result.exit_code == 2 and "use Linux or macOS (on Windows, WSL)" in result.output
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+def test_without_a_namespace_sandbox_landlock_keeps_the_solutions_out_of_reach(course, tmp_path):
+    secret = str(course.solutions / "backprop.py")
+    folder = build_submission(course.solutions, tmp_path / "s", {"neuron": {"activate": f"""
+        def activate(u):
+            open({secret!r}).read()
+            return torch.sigmoid(u)
+        """}})
+    with Session(course, seed=SEED, sandbox="process", only=["activate", "loss_fn"]) as grading:
+        result = grading.grade(folder)
+    activate = by_function(result, "activate")[0]
+    assert activate.status == "error" and "PermissionError" in activate.message
+    assert all(t.status == "pass" for t in by_function(result, "loss_fn"))

@@ -77,15 +77,17 @@ def test_hostile_function_earns_nothing_and_harms_nothing_else(name, sandboxed, 
     assert result.internal_error is None
     assert len(detached.output) < 5_000
     assert not os.path.exists("/tmp/pwned")
-    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid(pid) == STUDENT_UID_BASE], "processes left"
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid(pid) == STUDENT_UID_BASE], "processes left alive"
 
 
 def _uid(pid: str) -> int | None:
+    """The owner of a live process (None for a zombie: killed, waiting to be reaped, holding nothing)."""
     try:
         with open(f"/proc/{pid}/status") as handle:
-            return int(next(line for line in handle if line.startswith("Uid:")).split()[1])
-    except (OSError, StopIteration):
+            fields = dict(line.split(":", 1) for line in handle if line.startswith(("State:", "Uid:")))
+    except (OSError, ValueError):
         return None
+    return None if fields.get("State", "").split()[:1] == ["Z"] else int(fields["Uid"].split()[0])
 
 
 PATCHES = """
@@ -132,7 +134,8 @@ def test_network_is_unreachable(sandboxed, course, tmp_path):
     thread.join()
     listener.close()
     (detached,) = by_function(result, "detached")
-    assert detached.status == "error" and ("Network is unreachable" in detached.message or "refused" in detached.message)
+    assert detached.status == "error" and any(reason in detached.message for reason in (
+        "Network is unreachable", "refused", "PermissionError"))  # no network namespace route; Landlock denies TCP
     assert connections == []
 
 
