@@ -87,7 +87,7 @@ class Session:
                 tests.append(test)
         _note_dependencies(tests, code)
         _note_load_errors(tests, code, response["load_errors"])
-        warnings = [source.problem for source in code.problems]
+        warnings = [source.problem for source in code.problems] + code.repetition_notes
         observed = response["observations"]
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
                                 fingerprints=footprint.fingerprints(self.specs, observed),

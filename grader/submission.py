@@ -63,6 +63,13 @@ class Submission:
     files: list[SourceFile]
     definitions: dict[str, Definition]
     stage: Path
+    repeated: dict[str, list[Definition]] = field(default_factory=dict)  # names defined in several files
+
+    @property
+    def repetition_notes(self) -> list[str]:
+        """One line per contract name defined in several files, saying which definition is graded."""
+        return [f"{name} is defined in {len(found)} places ({', '.join(d.location for d in found)}): "
+                f"the one graded is {found[0].location}" for name, found in self.repeated.items()]
 
     @property
     def problems(self) -> list[SourceFile]:
@@ -121,7 +128,9 @@ def load(root: Path, contract: set[str], stage: Path) -> Submission:
             source.problem = f"syntax error at {source.locate(line)}: {message}"
         source.staged = stage / f"{module}.py"
         source.staged.write_text(text, encoding="utf-8")
-    return Submission(root, files, _definitions(files, contract), stage)
+    every = _definitions(files, contract)
+    return Submission(root, files, {name: found[0] for name, found in every.items()}, stage,
+                      {name: found for name, found in every.items() if len({d.source.path for d in found}) > 1})
 
 
 def _read(source: SourceFile) -> str | None:
@@ -148,17 +157,17 @@ def _read(source: SourceFile) -> str | None:
     return None
 
 
-def _definitions(files: list[SourceFile], contract: set[str]) -> dict[str, Definition]:
-    """The first top-level definition of each contract name, preferring files that define more of them."""
-    found: dict[str, Definition] = {}
+def _definitions(files: list[SourceFile], contract: set[str]) -> dict[str, list[Definition]]:
+    """Every top-level definition of each contract name, in file order (the first one is graded)."""
+    found: dict[str, list[Definition]] = {}
     for source in files:
         if source.tree is None:
             continue
         for node in source.tree.body:
             for name, target in _defined_names(node):
-                if name in contract and name not in found:
+                if name in contract:
                     calls = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} & contract - {name}
-                    found[name] = Definition(name, source, node.lineno, target, calls)
+                    found.setdefault(name, []).append(Definition(name, source, node.lineno, target, calls))
     return found
 
 
