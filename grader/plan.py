@@ -78,8 +78,9 @@ def reference_request(assignment: Assignment, seed: int, functions: list[str] | 
     """One request for the trusted worker: the solutions on every probe, then each wrong variant on the
     probes of the checks that name its mistake (ids ``variant:<function>:<mistake>:<name>|<probe id>``)."""
     files = {p.stem: str(p) for folder in (assignment.solutions, assignment.mistakes) for p in sorted(folder.glob("*.py"))}
-    probes = [p for p in student_probes(assignment, functions) if p["kind"] != "differentiable"]
-    all_probes = list(probes)
+    every_probe = student_probes(assignment, functions)
+    probes = [p for p in every_probe if p["kind"] != "differentiable"]  # what the wrong variants run
+    all_probes = list(every_probe)  # the reference's differentiable ones give its graph, shown beside a failing student's
     for variant in variants(assignment):
         if functions is not None and variant.function not in functions:
             continue

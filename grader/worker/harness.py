@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from grader.worker import encoding, gradients
+from grader.worker import encoding, gradients, graph
 from grader.authoring import Call
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
@@ -165,6 +165,9 @@ def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, swit
             value = record.pop("value")
             record["identity"] = _identity(value, call.args)
             record["result"] = encoding.encode(value)
+            described = graph.describe_returned(value, call.args)  # a training's parameters: still leaves?
+            if described:
+                record["graph"] = described
         record["changed"] = [name for name, tensors in watched.items() if not _same(tensors, _tensors_of(call.watch[name]))]
     return record
 
@@ -236,16 +239,21 @@ def _stacked(items: list) -> Any:
 
 
 def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFinder) -> dict:
-    """Autograd's gradient of a weighted sum of the outputs against finite differences of the same function."""
+    """Autograd's gradient of a weighted sum of the outputs against finite differences of the same function,
+    and the graph of the outputs (where it is cut, by which operation)."""
     args = gradients.as_float64(call.args)
     positions = [i for i, a in enumerate(args) if gradients.is_float_tensor(a)]
+    described: dict[str, Any] = {}
 
     def scalar(values: list) -> torch.Tensor:
         return gradients.weighted_sum(function(*values))
 
     def measure() -> dict:
         leaves = [a.requires_grad_(True) if i in positions else a for i, a in enumerate(args)]
-        total = scalar(leaves)
+        with graph.CutRecorder() as recorder:
+            output = function(*leaves)
+        described["graph"] = graph.describe(output, leaves, positions, recorder.cuts)
+        total = gradients.weighted_sum(output)
         if not total.requires_grad:
             return {"graph": "broken"}
         inputs = [leaves[i] for i in positions]
@@ -258,17 +266,23 @@ def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFi
     if "value" in record:
         record["result"] = record.pop("value")
     record["inputs"] = _encode_args(call.args, {})
+    if described.get("graph"):
+        record["graph"] = described["graph"]
     return record
 
 
 def _observe_backward(function: Callable, call: Call, finder: SubmissionFinder) -> dict:
-    """The gradients a custom ``backward`` gives for a weighted sum of the forward's output, in float64."""
+    """The gradients a custom ``backward`` gives for a weighted sum of the forward's output, in float64, and
+    the graph of that output."""
     args = gradients.as_float64(call.args)
     positions = [i for i, a in enumerate(args) if gradients.is_float_tensor(a)]
+    described: dict[str, Any] = {}
 
     def measure() -> tuple:
         leaves = [a.requires_grad_(True) if i in positions else a for i, a in enumerate(args)]
-        total = gradients.weighted_sum(function(*leaves, **call.kwargs))
+        output = function(*leaves, **call.kwargs)
+        described["graph"] = graph.describe(output, leaves, positions)
+        total = gradients.weighted_sum(output)
         if not total.requires_grad:
             raise RuntimeError("the output does not require grad: forward's result is cut from the graph")
         return torch.autograd.grad(total, [leaves[i] for i in positions], allow_unused=True)
@@ -277,6 +291,8 @@ def _observe_backward(function: Callable, call: Call, finder: SubmissionFinder) 
     if "value" in record:
         record["result"] = encoding.encode(tuple(record.pop("value")))
     record["inputs"] = _encode_args(call.args, call.kwargs)
+    if described.get("graph"):
+        record["graph"] = described["graph"]
     return record
 
 
