@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import compare, diagnosis
+from grader import compare, diagnosis, graph_text
 from grader.assignment import CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
@@ -22,6 +22,8 @@ FINITE_DIFFERENCE_THRESHOLD = 1e-4
 _NO_REFERENCE = {"status": "ok", "calls": []}  # checks measured on the student's code alone
 DIFFERENTIABLE_THRESHOLD = 1e-2
 _GENERIC_MISTAKES = {"backward": "wrong-backward"}  # what a check names when no declared variant matches
+GRAPH_CHECKS = ("differentiable", "backward", "leaf-parameters")  # a failure shows the autograd graph
+GRAPH_MISTAKES = ("graph-broken", "non-leaf-update")  # so does a failure diagnosed as one of these
 
 
 class GraderBug(RuntimeError):
@@ -46,6 +48,7 @@ class Verdict:
     mistake: str | None = None
     details: list[str] = field(default_factory=list)
     output: str = ""
+    graphs: dict | None = None  # the autograd graphs of a failing autograd check: the student's and the reference's
 
 
 def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: Catalogue) -> TestResult:
@@ -55,7 +58,8 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
     for probe in probes_for_check(spec, check):
         observed = evidence.student.get(probe["id"])
         result.duration += sum(call.get("seconds", 0.0) for call in (observed or {}).get("calls", []))
-        expected = evidence.reference.get(probe["id"]) if check.kind != "differentiable" else _NO_REFERENCE
+        # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
+        expected = evidence.reference.get(probe["id"], _NO_REFERENCE if check.kind == "differentiable" else None)
         if expected is None or expected.get("status") != "ok":
             raise GraderBug(f"the reference produced no observation for {probe['id']}")
         verdict = _judge_probe(spec, check, observed, expected)
@@ -69,7 +73,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
 
 def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: FunctionSpec) -> TestResult:
     result.status, result.message, result.mistake = verdict.status, verdict.message, verdict.mistake
-    result.details, result.output = verdict.details, verdict.output
+    result.details, result.output, result.graphs = verdict.details, verdict.output, verdict.graphs
     if verdict.mistake:
         result.details.append(f"diagnosis: {catalogue.explain(verdict.mistake)}")
         result.hint = catalogue.advice(verdict.mistake, spec.hints)
@@ -90,8 +94,19 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, ex
             verdict.details.insert(0, f"call:     {call}")
             verdict.message = f"{call}: {verdict.message}" if verdict.message else call
             verdict.output = verdict.output or got.get("output", "")
+            _show_graphs(spec, check, verdict, got, wanted)
             return verdict
     return Verdict()
+
+
+def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: dict, wanted: dict) -> None:
+    """Add the student's and the reference's autograd graphs to a failing autograd check, as text and as data."""
+    if not isinstance(got.get("graph"), dict) or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
+        return
+    reference = wanted.get("graph") if isinstance(wanted.get("graph"), dict) else None
+    verdict.graphs = {"yours": got["graph"], "reference": reference, "arguments": spec.parameter_names,
+                      "outputs": list(spec.returns)}
+    verdict.details += graph_text.feedback(got["graph"], reference, spec.parameter_names, list(spec.returns))
 
 
 def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:

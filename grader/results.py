@@ -43,6 +43,7 @@ class TestResult:
     location: str = ""  # where the function is defined, as the student reads it: "layers.py:12", "hw.ipynb (cell 3, line 1)"
     hint: str = ""
     duration: float = 0.0
+    graphs: dict | None = None  # a failing autograd check's graphs (grader/worker/graph.py): yours, reference, names
 
     @property
     def score(self) -> float:
@@ -55,9 +56,10 @@ class TestResult:
         return self.status == FAIL and NOT_IMPLEMENTED in self.message
 
     def as_dict(self) -> dict:
-        """The ``tests[]`` entry of ``check --format json``."""
-        return {"name": self.name, "function": self.function, "status": self.status, "score": self.score,
-                "max_score": self.max_score, "message": self.message, "mistake": self.mistake}
+        """The ``tests[]`` entry of ``check --format json`` (with ``graphs`` when a failing autograd check has them)."""
+        entry = {"name": self.name, "function": self.function, "status": self.status, "score": self.score,
+                 "max_score": self.max_score, "message": self.message, "mistake": self.mistake}
+        return {**entry, "graphs": self.graphs} if self.graphs else entry
 
 
 @dataclass
