@@ -12,11 +12,12 @@ from pathlib import Path
 
 from grader import class_summary, gradebook
 from grader.assignment import Assignment
-from grader.reporters import plots
+from grader.reporters import graph_figure, plots
 from grader.results import PASS
 
 REPORT_FILE = "report.html"
-BLOCK_LABELS = ("FAIL:", "ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:")
+BLOCK_LABELS = ("FAIL:", "ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:",
+                "your graph:", "reference graph:", "graph cut:")
 
 
 def write(out: Path, assignment: Assignment, summary: class_summary.Summary | None = None) -> Path:
@@ -142,14 +143,17 @@ def _student_table(students: list[str], records: dict[str, dict], anchors: dict[
 
 def _student(record: dict, anchor: str, feedback: str | None) -> str:
     percent = 100 * record["score"] / record["max_score"] if record["max_score"] else 0.0
-    body = _markdown(feedback) if feedback is not None else _checks(record)
+    figures = {t["name"]: _figure(graph_figure.figure(t["graphs"])) for t in record["tests"]
+               if t.get("graphs") and t["status"] != PASS}
+    body = _markdown(feedback, figures) if feedback is not None else _checks(record, figures)
     return (f"<section class=\"student card\" id=\"{anchor}\"><h3>{escape(record['id'])} "
             f"<span class=\"score\">{record['score']:g} / {record['max_score']:g} ({percent:.0f}%)</span></h3>"
             f"{body}<p><a href=\"#top\">back to the top</a></p></section>")
 
 
-def _checks(record: dict) -> str:
-    """The failing checks from a record alone, for an output folder without feedback files."""
+def _checks(record: dict, figures: dict[str, str]) -> str:
+    """The failing checks from a record alone, for an output folder without feedback files; ``figures``
+    maps a check's name to its picture."""
     failed = [t for t in record["tests"] if t["status"] != PASS]
     if record.get("internal_error"):
         return f"<pre class=\"block\">INTERNAL ERROR in the grader: {escape(record['internal_error'])}</pre>"
@@ -157,18 +161,19 @@ def _checks(record: dict) -> str:
         return "<p>Every check passes.</p>"
     return "".join(f"<h5>{escape(t['name'])}</h5>" + _block([f"{t['status'].upper()}: {t['message']}"]
                                                              + ([f"diagnosis: {t['mistake']}"] if t["mistake"] else []))
-                   for t in failed)
+                   + figures.get(t["name"], "") for t in failed)
 
 
-def _markdown(text: str) -> str:
+def _markdown(text: str, figures: dict[str, str]) -> str:
     """The student's feedback file (the terminal reporter's Markdown) as HTML: its heading dropped
-    (the section has one), the table of checks folded away, text blocks kept as the student reads them."""
-    html, block, table = [], None, []
+    (the section has one), the table of checks folded away, text blocks kept as the student reads them,
+    each check's picture (``figures``, by check name) after its block."""
+    html, block, table, figure = [], None, [], ""
     for line in text.splitlines():
         if block is not None:
             if line.startswith("```"):
-                html.append(_block(block))
-                block = None
+                html += [_block(block), figure]
+                block, figure = None, ""
             else:
                 block.append(line)
             continue
@@ -182,6 +187,8 @@ def _markdown(text: str) -> str:
             block = []
         elif line.startswith("### "):
             html.append(f"<h5>{escape(line[4:])}</h5>")
+            figure = next((shown for name, shown in figures.items()
+                           if line[4:] == name or line[4:].startswith(f"{name} (")), "")
         elif line.startswith("## "):
             html.append(f"<h4>{escape(line[3:])}</h4>")
         elif line.startswith("- "):

@@ -1,0 +1,124 @@
+"""A failing autograd check's graphs as a picture for the class report, drawn as torchviz draws them in the
+lecture: leaves (blue) at the top, ``grad_fn`` nodes (grey) below, the output (green) at the bottom, the
+student's graph beside the reference's. A cut is a red box, an argument that never reaches the output a
+dashed red one. Drawn with matplotlib, returned as inline SVG.
+"""
+
+from __future__ import annotations
+
+from grader.graph_text import Names
+from grader.reporters import plots
+from grader.reporters.plots import plt
+
+MAX_LAYERS = 12
+LEAF, OPERATION, OUTPUT, CUT = "#cfe2f3", "#e0e0e0", "#c8e6c9", "#f4c7c3"
+_BOX = {"boxstyle": "round,pad=0.35", "lw": 0.8}
+
+
+def figure(graphs: dict) -> str:
+    """The student's graph (``graphs["yours"]``) beside the reference's, when known, as an ``<svg>`` element."""
+    panels = [("your graph", graphs["yours"])] + ([("reference graph", graphs["reference"])] if graphs.get("reference") else [])
+    laid_out = [(title, _Layout(graph, graphs.get("arguments", []), graphs.get("outputs", []))) for title, graph in panels]
+    width = sum(max(2.6, 1.7 * layout.width) for _, layout in laid_out)
+    height = 0.7 + 0.55 * max(layout.height for _, layout in laid_out)
+    drawing, axes = plt.subplots(1, len(laid_out), figsize=(width, height), squeeze=False)
+    for panel, (title, layout) in zip(axes[0], laid_out):
+        layout.draw(panel)
+        panel.set_title(title)
+    return plots.svg(drawing)
+
+
+class _Layout:
+    """Boxes in layers (0: the outputs, at the bottom) and the arrows between them, for one graph."""
+
+    def __init__(self, graph: dict, arguments: list[str], outputs: list[str]):
+        self.names = Names(graph, arguments, outputs)
+        self.boxes: dict[str, tuple[str, str, bool]] = {}  # key -> label, colour, dashed
+        self.layer: dict[str, int] = {}
+        self.rank: dict[str, int] = {}  # the order within a layer: arguments by position, then nodes as numbered
+        self.arrows: list[tuple[str, str, bool]] = []  # from an input to what uses it; red dashed across a cut
+        untracked = []
+        for root in graph.get("roots", []):
+            key = self._output(root)
+            if not root.get("requires_grad") and root.get("node") is None:
+                untracked.append(key)
+        for number, cut in enumerate(graph.get("cuts", [])):
+            self._cut(number, cut, untracked if number == 0 else [])
+        self.arrows += [(f"n{end}", f"n{start}", False) for start, end in graph.get("edges", [])]
+        self._missing(graph.get("missing", []))
+        self.height = max(self.layer.values(), default=0) + 1
+        self.width = max((list(self.layer.values()).count(layer) for layer in set(self.layer.values())), default=1)
+
+    def _output(self, root: dict) -> str:
+        key, name, shape = f"r{root.get('output', 0)}", self.names.output(root), tuple(root.get("shape", []))
+        if root.get("node") is None and root.get("requires_grad"):
+            self._box(key, f"{name}: a leaf\n{shape}", LEAF, 0)
+        else:
+            self._box(key, f"{name}\n{shape}", OUTPUT if root.get("requires_grad") else CUT, 0)
+        if root.get("node") is not None:
+            self._nodes(root["node"], 1)
+            self.arrows.append((f"n{root['node']}", key, False))
+        return key
+
+    def _cut(self, number: int, cut: dict, outputs: list[str]) -> None:
+        """A cut's box, under the graph of the tensor it cut, above the outputs it cut off (right of their chains)."""
+        key = f"cut{number}"
+        self._box(key, f"cut: {cut['operation']}", CUT, 1, rank=2000 + number)
+        self.arrows += [(key, output, True) for output in outputs]
+        if cut.get("node") is not None:
+            self._nodes(cut["node"], 2)
+            self.arrows.append((f"n{cut['node']}", key, True))
+
+    def _missing(self, positions: list[int]) -> None:
+        """Mark the arguments that never reach an output: their leaf box where drawn, else a box of their own."""
+        top = max(self.layer.values(), default=0) + 1
+        for position in positions:
+            drawn = [key for key in self.boxes if key.startswith("n")
+                     and self.names.nodes[int(key[1:])].get("argument") == position]
+            for key in drawn or [f"m{position}"]:
+                label = self.boxes[key][0] if key in self.boxes else self.names.argument(position)
+                self._box(key, f"{label}\nnever reaches\nthe output", CUT, self.layer.get(key, top), dashed=True,
+                          rank=position)
+
+    def _nodes(self, start: int, layer: int) -> None:
+        """``start`` and what it reaches, each in the layer of its longest path from the output (up to ``MAX_LAYERS``)."""
+        frontier = [(start, layer)]
+        while frontier:
+            index, depth = frontier.pop()
+            key = f"n{index}"
+            if depth >= MAX_LAYERS or self.layer.get(key, -1) >= depth:
+                continue
+            node = self.names.nodes[index]
+            if node["name"] == "AccumulateGrad":
+                position = node.get("argument")
+                self._box(key, self.names.leaf(node).replace(" (", "\n(", 1), LEAF, depth,
+                          rank=position if position is not None else 1000 + index)
+            else:
+                self._box(key, node["name"], OPERATION, depth, rank=1000 + index)
+            frontier += [(child, depth + 1) for child in self.names.inputs.get(index, [])]
+
+    def _box(self, key: str, label: str, colour: str, layer: int, dashed: bool = False, rank: int = 0) -> None:
+        self.boxes[key] = (label, colour, dashed)
+        self.layer[key] = layer
+        self.rank[key] = rank
+
+    def draw(self, axes) -> None:
+        """Boxes centred in their layer, arrows from each input to what uses it."""
+        rows: dict[int, list[str]] = {}
+        for key in sorted(self.boxes, key=self.rank.get):
+            rows.setdefault(self.layer[key], []).append(key)
+        drawn = {}
+        for layer, keys in rows.items():
+            for column, key in enumerate(keys):
+                label, colour, dashed = self.boxes[key]
+                x = (column + 0.5) / len(keys)
+                y = (layer + 0.5) / self.height
+                drawn[key] = axes.text(x, y, label, ha="center", va="center", fontsize=7.5, family="monospace",
+                                       bbox={**_BOX, "fc": colour, "ls": "--" if dashed else "-"})
+        for source, target, across_cut in self.arrows:
+            if source in drawn and target in drawn:
+                axes.annotate("", xy=(0.5, 1.0), xycoords=drawn[target], xytext=(0.5, 0.0), textcoords=drawn[source],
+                              arrowprops={"arrowstyle": "->", "lw": 0.8, "color": "#c53030" if across_cut else "#444444",
+                                          "ls": "--" if across_cut else "-"})
+        axes.set(xlim=(0, 1), ylim=(0, 1))
+        axes.axis("off")
