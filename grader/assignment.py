@@ -50,6 +50,7 @@ class CheckSpec:
     after: tuple[int, ...] = ()  # training: positions of arguments whose state after the call is compared
     names: tuple[str, ...] = ()  # the function's parameter names, for titles and messages
     title_text: str = ""
+    failure_means: str | None = None  # the mistake any failure of this check is, when nothing more precise is found
 
     @property
     def probe_kind(self) -> str:
@@ -78,6 +79,7 @@ class FunctionSpec:
     kind: str = "function"
     returns: tuple[str, ...] = ()  # names of the items of a returned tuple, for messages ("W", "b")
     hints: dict[str, str] = field(default_factory=dict)  # mistake id -> advice worded for this function
+    samples: int | None = None  # position of the argument whose first dimension is the call's number of samples N
 
     @property
     def signature(self) -> str:
@@ -158,8 +160,9 @@ def load(path: Path) -> Assignment:
     root = path.parent.resolve()
     try:
         catalogue = diagnosis.Catalogue.with_course(data.get("mistake", {}))
-    except (TypeError, KeyError, AttributeError) as error:
-        raise AssignmentError(f"{path}: [mistake.<id>] tables need meaning = \"...\" and hint = \"...\" ({error})") from error
+    except (TypeError, KeyError, AttributeError, ValueError) as error:
+        raise AssignmentError(f"{path}: [mistake.<id>] tables need meaning = \"...\" and hint = \"...\", and take "
+                              f"factor = <number, \"N\" or a list> and steps = \"accumulated\" ({error})") from error
     functions = tuple(_function(entry, path) for entry in data.get("function", []))
     if not functions:
         raise AssignmentError(f"{path} declares no [[function]]")
@@ -203,7 +206,7 @@ def declaration_problems(course: Assignment) -> list[str]:
                 if case not in cases:
                     where = course.inputs.name if course.inputs else "inputs.py (missing)"
                     problems.append(f"{entry}: unknown input case {case!r}: no such function in {where}")
-            for mistake in check.mistakes:
+            for mistake in check.mistakes + ((check.failure_means,) if check.failure_means else ()):
                 if mistake not in course.catalogue:
                     problems.append(f"{entry}: mistake {mistake!r} has no meaning: add [mistake.{mistake}] "
                                     "with meaning and hint")
@@ -232,9 +235,13 @@ def _function(entry: dict, path: Path) -> FunctionSpec:
         parameters = tuple(entry.get("parameters", ()))
         names = tuple(p.split("=")[0].strip() for p in parameters)
         checks = tuple(_check(check, names, f"{path}: function {name}") for check in entry["checks"])
+        if "samples" in entry and entry["samples"] not in names:
+            raise AssignmentError(f"{path}: function {name}: samples = {entry['samples']!r} is not a parameter "
+                                  f"({', '.join(names) or 'none'})")
         return FunctionSpec(name=entry["name"], module=entry["module"], parameters=parameters, checks=checks,
                             kind=entry.get("kind", "function"), returns=tuple(entry.get("returns", ())),
-                            hints=dict(entry.get("hints", {})))
+                            hints=dict(entry.get("hints", {})),
+                            samples=names.index(entry["samples"]) if "samples" in entry else None)
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, AssignmentError):
             raise
@@ -265,6 +272,7 @@ def _check(entry: dict, names: tuple[str, ...], where: str) -> CheckSpec:
         atol=float(entry.get("atol", 1e-6)), attributes=tuple(entry.get("attributes", ())), target=entry.get("target"),
         wrt=positions("wrt"), parameters=positions("parameters"), argument=_argument(entry, names, where),
         after=positions("after"), names=names, title_text=entry.get("title", ""),
+        failure_means=entry.get("failure_means"),
     )
 
 

@@ -2,6 +2,7 @@
 
 Every judge works on plain data in the grader's own process. A failing result is compared
 with each declared wrong variant's result on the same inputs: an exact match names the mistake.
+Otherwise ``grader.measured`` measures the failure against the reference and says what it found.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from grader import compare, diagnosis, graph_text
+from grader import compare, diagnosis, graph_text, measured
 from grader.assignment import CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
@@ -48,6 +49,7 @@ class Verdict:
     mistake: str | None = None
     details: list[str] = field(default_factory=list)
     output: str = ""
+    call: int = 0  # which call of the probe showed it
     graphs: dict | None = None  # the autograd graphs of a failing autograd check: the student's and the reference's
 
 
@@ -66,7 +68,9 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
         if verdict.status != PASS:
             if verdict.status == FAIL and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
                 # a declared wrong variant that gives exactly this names the mistake better than the generic one
-                verdict.mistake = _matching_variant(spec, check, probe["id"], observed, evidence) or verdict.mistake
+                verdict.mistake = (_matching_variant(spec, check, probe["id"], observed, evidence)
+                                   or _measured(spec, check, probe["id"], observed, expected, verdict, evidence, catalogue)
+                                   or verdict.mistake)
             return _fill(result, verdict, catalogue, spec)
     return result
 
@@ -85,7 +89,7 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, ex
         return Verdict(ERROR, f"{spec.name} was not run (an earlier failure stopped it)")
     if observed.get("status") == "missing":
         return Verdict(ERROR, f"{spec.name} could not be loaded: {observed['error']['message']}")
-    for got, wanted in zip(observed["calls"], expected["calls"] or [{}] * len(observed["calls"])):
+    for index, (got, wanted) in enumerate(zip(observed["calls"], expected["calls"] or [{}] * len(observed["calls"]))):
         if "error" in wanted:
             raise GraderBug(f"the reference raised on {spec.name} ({wanted['error']['message']})")
         verdict = _raised(spec, check, got) or _judge_call(spec, check, got, wanted)
@@ -94,6 +98,7 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, ex
             verdict.details.insert(0, f"call:     {call}")
             verdict.message = f"{call}: {verdict.message}" if verdict.message else call
             verdict.output = verdict.output or got.get("output", "")
+            verdict.call = index
             _show_graphs(spec, check, verdict, got, wanted)
             return verdict
     return Verdict()
@@ -330,6 +335,15 @@ def _gradient_names(spec: FunctionSpec, check: CheckSpec, count: int) -> list[st
     if count == 1:
         return ["the result"]
     return [f"the gradient for {_argument_name(check, position)}" for position in check.wrt]
+
+
+def _measured(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, expected: dict, verdict: Verdict,
+              evidence: Evidence, catalogue: Catalogue) -> str | None:
+    """The mistake measured from the failure against the reference (what was measured goes into the details)."""
+    finding = measured.diagnose(spec, check, probe, observed, expected, verdict.call,
+                                evidence.variants.get(spec.name, []), catalogue)
+    verdict.details += finding.lines
+    return finding.mistake
 
 
 def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, evidence: Evidence) -> str | None:

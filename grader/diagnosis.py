@@ -1,10 +1,13 @@
 """The mistakes the grader can name: the ones it measures on its own, and the course's.
 
 A mistake is only ever named from a measurement: the student's result equals what a wrong
-variant produces on the same inputs, a check whose failure has one meaning failed, or an observed
-fact (inputs changed, a timeout, a parameter that stopped being a leaf). Never from reading the
-source text. The engine's own mistakes are below; a course declares the rest (and may reword
-these) in ``assignment.toml`` as ``[mistake.<id>]`` tables with ``meaning`` and ``hint``.
+variant produces on the same inputs, or what the reference gives on a transformed call (see
+``grader.measured``), it is the reference's times a factor the course gave a meaning, a check whose
+failure has one meaning failed, or an observed fact (inputs changed, a timeout, a parameter that
+stopped being a leaf). Never from reading the source text. The engine's own mistakes are below; a
+course declares the rest (and may reword these) in ``assignment.toml`` as ``[mistake.<id>]`` tables
+with ``meaning`` and ``hint``, and optionally ``factor`` (a number, ``"N"`` for the number of samples
+of the call, or a list of them) and ``steps = "accumulated"`` (what a training trajectory shows).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ class Mistake:
 
     meaning: str
     hint: str
+    factors: tuple[float | str, ...] = ()  # the result (or a training step) is k times the reference's
+    accumulated_steps: bool = False  # each training step is the reference's plus the previous step
 
 
 BUILT_IN: dict[str, Mistake] = {
@@ -37,6 +42,22 @@ BUILT_IN: dict[str, Mistake] = {
     "autograd-in-manual-gradient": Mistake("the function fails when autograd is switched off: it uses autograd",
                                            "compute the chain rule by hand; no requires_grad, backward() or torch.autograd"),
     "sign-flipped": Mistake("every value has the opposite sign of the expected one", "look for a minus sign too many or missing"),
+    "broadcast-shape": Mistake("a vector of shape (N,) was used as a column of shape (N, 1) (or the reverse): "
+                               "an (N, 1) column met with an (N,) vector broadcasts to an (N, N) matrix",
+                               "keep vectors 1-D: no unsqueeze, keepdim or reshape(-1, 1) here; check each "
+                               "intermediate's .shape"),
+    "swapped-arguments": Mistake("the result equals the reference's with two of the arguments swapped",
+                                 "use the parameters in the order of the signature"),
+    "transposed-result": Mistake("the result is the expected matrix transposed", "swap the matrix product's "
+                                 "operands (or their .T), or the dimensions of the reduction"),
+    "early-float32": Mistake("the result equals the reference's computed on the float64 inputs cast to float32",
+                             "keep the inputs' dtype: no .float() or torch.float32 on them"),
+    "scaled-step": Mistake("each training update is the right update times a constant factor (measured above)",
+                           "update with p -= learning_rate * gradient: the learning rate you are given, the "
+                           "gradient of the mean loss, and a minus sign"),
+    "accumulated-steps": Mistake("each training update is the right one plus the previous update: the gradients "
+                                 "are never emptied between steps",
+                                 "empty the gradients every step (p.grad = None, or optimizer.zero_grad())"),
     "wrong-backward": Mistake("the custom backward's gradients differ from finite differences of the forward",
                               "apply the chain rule: grad_input = grad_output * d(output)/d(input), with what "
                               "forward saved in ctx"),
@@ -54,8 +75,15 @@ class Catalogue:
         """The engine's mistakes plus a course's ``[mistake.<id>]`` tables."""
         mistakes = dict(BUILT_IN)
         for mistake, entry in declared.items():
-            mistakes[mistake] = Mistake(str(entry["meaning"]), str(entry["hint"]))
+            if entry.get("steps", "accumulated") != "accumulated":
+                raise ValueError(f"steps can only be \"accumulated\", not {entry['steps']!r}")
+            mistakes[mistake] = Mistake(str(entry["meaning"]), str(entry["hint"]), _factors(entry.get("factor", ())),
+                                        "steps" in entry)
         return cls(mistakes)
+
+    def get(self, mistake: str) -> Mistake | None:
+        """The mistake's declaration, or None for an unknown id."""
+        return self.mistakes.get(mistake)
 
     def __contains__(self, mistake: str) -> bool:
         return mistake in self.mistakes
@@ -76,6 +104,14 @@ class Catalogue:
             return hints[mistake]
         found = self.mistakes.get(mistake)
         return found.hint if found else ""
+
+
+def _factors(declared: object) -> tuple[float | str, ...]:
+    """A ``factor`` declaration as a tuple: numbers, and ``"N"`` (the number of samples of the call)."""
+    listed = declared if isinstance(declared, list) else [declared] if declared != () else []
+    if not all(item == "N" or isinstance(item, (int, float)) and not isinstance(item, bool) for item in listed):
+        raise ValueError(f"factor must be a number, \"N\" or a list of them, not {declared!r}")
+    return tuple(item if item == "N" else float(item) for item in listed)
 
 
 _CUDA = re.compile(r"CUDA|cuda|NVIDIA driver|Torch not compiled with CUDA", re.ASCII)

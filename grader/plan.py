@@ -74,9 +74,20 @@ def _defined_in_mistakes(folder: Path) -> dict[str, list[str]]:
 VARIANT_SEPARATOR = "|"
 
 
+def transforms(spec: FunctionSpec) -> list[tuple[str, str]]:
+    """``(transform, mistake)``: the transformed calls of a function worth running the reference on, by its
+    parameters alone (an argument as a column, two arguments swapped, float64 inputs as float32). The worker
+    skips any that does not fit the arguments a case builds, without calling anything."""
+    count = len(spec.parameters)
+    found = [(f"column-{i}", "broadcast-shape") for i in range(count)]
+    found += [(f"swap-{i}-{j}", "swapped-arguments") for i in range(count) for j in range(i + 1, count)]
+    return found + [("float32", "early-float32")]
+
+
 def reference_request(assignment: Assignment, seed: int, functions: list[str] | None = None) -> dict:
     """One request for the trusted worker: the solutions on every probe, then each wrong variant on the
-    probes of the checks that name its mistake (ids ``variant:<function>:<mistake>:<name>|<probe id>``)."""
+    probes of the checks that name its mistake (ids ``variant:<function>:<mistake>:<name>|<probe id>``),
+    then the solutions on the transformed calls of each ``returns`` check (``<name>`` is the transform)."""
     files = {p.stem: str(p) for folder in (assignment.solutions, assignment.mistakes) for p in sorted(folder.glob("*.py"))}
     every_probe = student_probes(assignment, functions)
     probes = [p for p in every_probe if p["kind"] != "differentiable"]  # what the wrong variants run
@@ -90,6 +101,14 @@ def reference_request(assignment: Assignment, seed: int, functions: list[str] | 
         prefix = f"variant:{variant.function}:{variant.mistake}:{variant.attribute}{VARIANT_SEPARATOR}"
         all_probes += [{**p, "id": prefix + p["id"], "use": [variant.module, variant.attribute]}
                        for p in probes if p["id"] in wanted]
+    for spec in assignment.functions:
+        if functions is not None and spec.name not in functions:
+            continue
+        returns = {probe["id"]: probe for check in spec.checks if check.kind == "returns"
+                   for probe in probes_for_check(spec, check)}
+        all_probes += [{**probe, "id": f"variant:{spec.name}:{mistake}:{transform}{VARIANT_SEPARATOR}{probe['id']}",
+                        "transform": transform}
+                       for transform, mistake in transforms(spec) for probe in returns.values()]
     return {"id": "reference", "files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0,
             "probes": all_probes, "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions},
             "inputs": str(assignment.inputs) if assignment.inputs else None,

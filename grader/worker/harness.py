@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from grader.worker import encoding, gradients, graph
+from grader.worker import encoding, gradients, graph, transforms
 from grader.authoring import Call
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
@@ -109,6 +109,10 @@ def run_probe(probe: dict, resolver: Resolver, course: CourseFiles, seed: int, t
     if kind == "dataset":
         return _observe_dataset(target, resolver.finder)
     calls = course.build(probe["case"], seed)
+    if probe.get("transform"):  # the reference on calls transformed as a classic slip would
+        calls = transforms.transformed(calls, probe["transform"])
+        if calls is None:
+            return {"status": "not-applicable", "transform": probe["transform"]}
     if kind == "differentiable":
         return {"status": "ok", "calls": [_observe_differentiable(target, call, resolver.finder) for call in calls]}
     if kind == "backward":
@@ -123,7 +127,7 @@ def run_probe(probe: dict, resolver: Resolver, course: CourseFiles, seed: int, t
         scalar = course.target(probe["fd_target"])
         for record, call in zip(observed, calls):
             record["finite_difference"] = target_differences(scalar, call, probe["wrt"])
-    return {"status": "ok", "calls": observed}
+    return {"status": "ok", "calls": observed, **({"transform": probe["transform"]} if "transform" in probe else {})}
 
 
 def _error(error: BaseException, finder: SubmissionFinder) -> dict:
