@@ -225,3 +225,70 @@ WRONG_VARIANTS = {
             return torch.tensor(((y_pred - y) ** 2).mean().item())
         """}}, "loss_fn", "differentiable", "graph-broken"),
 }
+
+
+MEASURED_VARIANTS = {
+    # Wrong code that no shipped variant gives: named from measurements against the reference alone.
+    # id: (changes, function, check kind that must catch it, mistake id)
+    "sigmoid derivative s * (1 + s)": ({"backprop": {"sigmoid_derivative": """
+        def sigmoid_derivative(z):
+            s = activate(z)
+            return s * (1 + s)
+        """}}, "sigmoid_derivative", "finite-difference", "wrong-sigmoid-derivative"),
+    "b_grad alone summed": ({"backprop": {"gradient": """
+        def gradient(W, b, X, y):
+            s = model(X, W, b)
+            d = (2 * (s - y) * s * (1 - s)).unsqueeze(-1)
+            return (d * X).mean(dim=0), d.sum(dim=0)
+        """}}, "gradient", "returns", "sum-instead-of-mean"),
+    "W_grad alone without its 2": ({"backprop": {"gradient": """
+        def gradient(W, b, X, y):
+            s = model(X, W, b)
+            d = ((s - y) * s * (1 - s)).unsqueeze(-1)
+            return (d * X).mean(dim=0), 2 * d.mean(dim=0)
+        """}}, "gradient", "finite-difference", "missing-factor-2"),
+    "model returns a column": ({"neuron": {"model": """
+        def model(X, W, b):
+            return torch.sigmoid((X @ W).unsqueeze(1) + b)
+        """}}, "model", "returns", "broadcast-shape"),
+    "loss broadcast to (N, N)": ({"neuron": {"loss_fn": """
+        def loss_fn(y_pred, y):
+            return ((y_pred.reshape(-1, 1) - y) ** 2).mean()
+        """}}, "loss_fn", "returns", "broadcast-shape"),
+    "backward arguments swapped": ({"backprop": {"backward": """
+        def backward(z, y, x):
+            q = x + y
+            return z * 1.0, z * 1.0, q
+        """}}, "backward", "returns", "swapped-arguments"),
+    "square_sum_gradient transposed": ({"autograd_basics": {"square_sum_gradient": """
+        def square_sum_gradient(a):
+            return 2 * a.T
+        """}}, "square_sum_gradient", "returns", "transposed-result"),
+    "learning rate doubled": ({"backprop": {"learn": """
+        def learn(W, b, train_data_loader, max_epochs=20_000, learning_rate=0.01):
+            for epoch in range(max_epochs):
+                batch = next(iter(train_data_loader))
+                W_grad, b_grad = gradient(W, b, batch["input"], batch["target"])
+                W = W - 2 * learning_rate * W_grad
+                b = b - 2 * learning_rate * b_grad
+            return W, b
+        """}}, "learn", "training", "scaled-step"),
+    "learn never updates": ({"backprop": {"learn": """
+        def learn(W, b, train_data_loader, max_epochs=20_000, learning_rate=0.01):
+            for epoch in range(max_epochs):
+                batch = next(iter(train_data_loader))
+                W_grad, b_grad = gradient(W, b, batch["input"], batch["target"])
+            return W, b
+        """}}, "learn", "training", "scaled-step"),
+    "learn sums its gradients": ({"backprop": {"learn": """
+        def learn(W, b, train_data_loader, max_epochs=20_000, learning_rate=0.01):
+            W_total, b_total = torch.zeros_like(W), torch.zeros_like(b)
+            for epoch in range(max_epochs):
+                batch = next(iter(train_data_loader))
+                W_grad, b_grad = gradient(W, b, batch["input"], batch["target"])
+                W_total, b_total = W_total + W_grad, b_total + b_grad
+                W = W - learning_rate * W_total
+                b = b - learning_rate * b_total
+            return W, b
+        """}}, "learn", "training", "accumulated-steps"),
+}
