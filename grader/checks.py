@@ -106,12 +106,12 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, ex
 
 def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: dict, wanted: dict) -> None:
     """Add the student's and the reference's autograd graphs to a failing autograd check, as text and as data."""
-    if not isinstance(got.get("graph"), dict) or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
+    mine, reference = graph_text.checked(got.get("graph")), graph_text.checked(wanted.get("graph"))
+    if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
         return
-    reference = wanted.get("graph") if isinstance(wanted.get("graph"), dict) else None
-    verdict.graphs = {"yours": got["graph"], "reference": reference, "arguments": spec.parameter_names,
+    verdict.graphs = {"yours": mine, "reference": reference, "arguments": spec.parameter_names,
                       "outputs": list(spec.returns)}
-    verdict.details += graph_text.feedback(got["graph"], reference, spec.parameter_names, list(spec.returns))
+    verdict.details += graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
 
 
 def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:

@@ -5,14 +5,54 @@
     graph cut:       .item() on the output of MeanBackward0 leaves the graph: the result does not require grad
 
 Each output reads as its longest chain of ``grad_fn`` nodes back to a leaf (repeats folded:
-``SubBackward0 x3``), then every leaf it reaches.
+``SubBackward0 x3``), then every leaf it reaches. A description comes from the process that ran the code,
+the student's too: ``checked`` keeps only what has the worker's shape.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 SHOWN_STEPS = 8
 LABELS = ("your graph:", "reference graph:", "graph cut:")
 _WIDTH = max(len(label) for label in LABELS) + 1
+MOST_NODES, MOST_ITEMS, NAME_LIMIT = 64, 16, 60  # what a description read from a worker may hold
+
+
+def checked(graph: Any) -> dict | None:
+    """The description as the worker writes it, or None: it comes from the student's process, so every field's
+    type, every node number and every size is checked, and names are cut to ``NAME_LIMIT`` characters."""
+    try:
+        nodes = [_fields(node, 0) for node in graph["nodes"][:MOST_NODES]]
+        cuts = [_fields(cut, len(nodes)) for cut in graph["cuts"][:MOST_ITEMS]]
+        if not all("name" in node for node in nodes) or not all("operation" in cut for cut in cuts):
+            return None
+        edges = [[_number(start, len(nodes)), _number(end, len(nodes))] for start, end in graph["edges"][:4 * MOST_NODES]]
+        return {"roots": [_fields(root, len(nodes)) for root in graph["roots"][:MOST_ITEMS]], "nodes": nodes,
+                "edges": edges, "cuts": cuts, "truncated": bool(graph["truncated"]),
+                "missing": [_number(position, MOST_NODES) for position in graph["missing"][:MOST_ITEMS]]}
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
+
+
+def _fields(described: dict, count: int) -> dict:
+    """A root, node or cut with only known fields, each of its type."""
+    readers = {"name": _name, "operation": _name, "shape": lambda value: [_number(size, 2**62) for size in value[:8]],
+               "requires_grad": bool, "leaf": bool, "output": lambda value: _number(value, MOST_ITEMS),
+               "node": lambda value: _number(value, count), "argument": lambda value: _number(value, MOST_NODES)}
+    return {key: readers[key](value) for key, value in described.items() if key in readers and value is not None}
+
+
+def _number(value: Any, limit: int) -> int:
+    if type(value) is not int or not 0 <= value < limit:
+        raise ValueError(f"{value!r} is not a number below {limit}")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a name")
+    return value[:NAME_LIMIT]
 
 
 def feedback(mine: dict, reference: dict | None, arguments: list[str], outputs: list[str]) -> list[str]:

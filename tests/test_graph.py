@@ -141,6 +141,15 @@ def test_text_of_a_malformed_graph_ends():
     assert graph_text.chains(looped, [], []) == ["result <- A <- B <- [...]"]
 
 
+def test_only_a_well_formed_description_is_kept():
+    assert graph_text.checked(CUT_BY_ITEM) == CUT_BY_ITEM
+    named = {**REFERENCE_LOSS, "nodes": [{"name": "x" * 500, "code": "print()"}], "edges": []}
+    assert graph_text.checked(named)["nodes"] == [{"name": "x" * graph_text.NAME_LIMIT}]
+    for broken in (None, "graph", {**REFERENCE_LOSS, "edges": [[0, 99]]}, {**REFERENCE_LOSS, "nodes": [{}]},
+                   {**REFERENCE_LOSS, "roots": [{"node": "0"}]}, {**CUT_BY_ITEM, "cuts": [{"operation": 3}]}):
+        assert graph_text.checked(broken) is None
+
+
 # --- grading: the graph in a failing autograd check, never in a passing one ---------------------------------------
 
 

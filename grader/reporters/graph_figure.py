@@ -113,8 +113,8 @@ class _Layout:
                 label, colour, dashed = self.boxes[key]
                 x = (column + 0.5) / len(keys)
                 y = (layer + 0.5) / self.height
-                drawn[key] = axes.text(x, y, label, ha="center", va="center", fontsize=7.5, family="monospace",
-                                       bbox={**_BOX, "fc": colour, "ls": "--" if dashed else "-"})
+                drawn[key] = axes.text(x, y, label, ha="center", va="center", fontsize=7.5, family="DejaVu Sans Mono",
+                                       parse_math=False, bbox={**_BOX, "fc": colour, "ls": "--" if dashed else "-"})
         for source, target, across_cut in self.arrows:
             if source in drawn and target in drawn:
                 axes.annotate("", xy=(0.5, 1.0), xycoords=drawn[target], xytext=(0.5, 0.0), textcoords=drawn[source],

@@ -7,6 +7,7 @@ Everything that comes from students (ids, messages, captured output, feedback) i
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 
@@ -143,12 +144,18 @@ def _student_table(students: list[str], records: dict[str, dict], anchors: dict[
 
 def _student(record: dict, anchor: str, feedback: str | None) -> str:
     percent = 100 * record["score"] / record["max_score"] if record["max_score"] else 0.0
-    figures = {t["name"]: _figure(graph_figure.figure(t["graphs"])) for t in record["tests"]
+    figures = {t["name"]: _graph_figure(json.dumps(t["graphs"], sort_keys=True)) for t in record["tests"]
                if t.get("graphs") and t["status"] != PASS}
     body = _markdown(feedback, figures) if feedback is not None else _checks(record, figures)
     return (f"<section class=\"student card\" id=\"{anchor}\"><h3>{escape(record['id'])} "
             f"<span class=\"score\">{record['score']:g} / {record['max_score']:g} ({percent:.0f}%)</span></h3>"
             f"{body}<p><a href=\"#top\">back to the top</a></p></section>")
+
+
+@lru_cache(maxsize=256)
+def _graph_figure(graphs: str) -> str:
+    """A failing check's graphs (as JSON text), drawn once for all the students who built the same ones."""
+    return _figure(graph_figure.figure(json.loads(graphs)))
 
 
 def _checks(record: dict, figures: dict[str, str]) -> str:
