@@ -58,8 +58,8 @@ class CheckItem(pytest.Item):
             raise AutogradeFailure(f"internal grader error: {result.internal_error}")
         test = [t for t in result.tests if t.function == self.function][self.check_index]
         if test.status != PASS:
-            lines = [f"{test.status.upper()}: {test.message}", *test.details] + ([f"hint: {test.hint}"] if test.hint else [])
-            raise AutogradeFailure("\n".join(lines))
+            first, *rest = test.explanation
+            raise AutogradeFailure("\n".join([f"{test.status.upper()}: {first}", *rest]))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, AutogradeFailure):

@@ -51,6 +51,11 @@ class TestResult:
         return self.max_score if self.status == PASS else 0.0
 
     @property
+    def explanation(self) -> list[str]:
+        """The message, its details and the hint, a line each: what every reporter shows of a failure."""
+        return [self.message, *self.details] + ([f"hint: {self.hint}"] if self.hint else [])
+
+    @property
     def not_implemented(self) -> bool:
         """Whether the function is still the exercise's stub (it raised NotImplementedError)."""
         return self.status == FAIL and NOT_IMPLEMENTED in self.message

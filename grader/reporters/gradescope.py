@@ -12,7 +12,7 @@ def document(result: SubmissionResult, visibility: str = "visible") -> dict:
     """The results object Gradescope reads from ``/autograder/results/results.json``."""
     tests = []
     for number, test in enumerate(result.tests, start=1):
-        lines = [test.message, *test.details] + ([f"hint: {test.hint}"] if test.hint else [])
+        lines = test.explanation
         tests.append({
             "name": test.name,
             "number": str(number),

@@ -1,5 +1,5 @@
-"""A failing autograd check's graphs as a picture for the class report, drawn as torchviz draws them in the
-lecture: leaves (blue) at the top, ``grad_fn`` nodes (grey) below, the output (green) at the bottom, the
+"""A failing autograd check's graphs as a picture for the class report, drawn as torchviz draws them:
+leaves (blue) at the top, ``grad_fn`` nodes (grey) below, the output (green) at the bottom, the
 student's graph beside the reference's. A cut is a red box, an argument that never reaches the output a
 dashed red one. Drawn with matplotlib, returned as inline SVG.
 """

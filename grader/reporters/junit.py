@@ -36,7 +36,7 @@ def render(result: SubmissionResult, assignment: Assignment) -> str:
             if test.status in (FAIL, ERROR, INTERNAL):
                 outcome = ElementTree.SubElement(case, "failure" if test.status == FAIL else "error",
                                                  message=test.message[:500], type=test.mistake or test.status)
-                outcome.text = "\n".join([test.message, *test.details] + ([f"hint: {test.hint}"] if test.hint else []))
+                outcome.text = "\n".join(test.explanation)
             if test.output:
                 ElementTree.SubElement(case, "system-out").text = test.output
     if result.internal_error:

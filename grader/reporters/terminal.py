@@ -59,9 +59,8 @@ def _unfinished(test: TestResult, markdown: bool) -> str:
 def _failure(test: TestResult, markdown: bool) -> list[str]:
     where = f" ({test.location})" if test.location else ""
     title = f"### {test.name}{where}" if markdown else f"___ {test.name}{where} ___"
-    body = [f"{STATUS_MARK[test.status]}: {test.message}", *test.details]
-    if test.hint:
-        body.append(f"hint: {test.hint}")
+    first, *rest = test.explanation
+    body = [f"{STATUS_MARK[test.status]}: {first}", *rest]
     if test.output.strip():
         shown = test.output.rstrip().splitlines()
         body += ["captured output:"] + ["  " + line for line in shown[:OUTPUT_LINES]]
