@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import diagnosis
+from grader import diagnosis, pyparse
 
 @dataclass(frozen=True)
 class Kind:
@@ -223,7 +223,7 @@ def _top_level_functions(path: Path | None) -> set[str]:
     if path is None:
         return set()
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = pyparse.parse(path.read_text(encoding="utf-8"), str(path))
     except (OSError, SyntaxError, ValueError) as error:
         raise AssignmentError(f"cannot read {path}: {error}") from error
     return {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

@@ -10,6 +10,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import pyparse
 from grader.assignment import Assignment, CheckSpec, FunctionSpec
 
 
@@ -66,7 +67,7 @@ def variants(assignment: Assignment) -> list[Variant]:
 def _defined_in_mistakes(folder: Path) -> dict[str, list[str]]:
     names: dict[str, list[str]] = {}
     for path in sorted(folder.glob("wrong_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = pyparse.parse(path.read_text(encoding="utf-8"), str(path))
         names[path.stem] = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     return names
 

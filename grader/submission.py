@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import pyparse
 from grader.notebook import ConvertedNotebook, NotebookError, convert
 
 MAX_FILE_BYTES = 2 * 2**20  # a .py file
@@ -121,7 +122,7 @@ def load(root: Path, contract: set[str], stage: Path) -> Submission:
         if text is None:
             continue
         try:
-            source.tree = ast.parse(text, str(path))
+            source.tree = pyparse.parse(text, str(path))
         except (SyntaxError, ValueError) as error:
             line = getattr(error, "lineno", 0) or 0
             message = getattr(error, "msg", str(error))
