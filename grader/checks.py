@@ -58,18 +58,18 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
     result = TestResult(name=f"{spec.name}: {check.title}", function=spec.name, check=check.kind,
                         max_score=check.points, status=PASS)
     for probe in probes_for_check(spec, check):
-        observed = evidence.student.get(probe["id"])
+        observed = evidence.student.get(probe.id)
         result.duration += sum(call.get("seconds", 0.0) for call in (observed or {}).get("calls", []))
         # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
-        expected = evidence.reference.get(probe["id"], _NO_REFERENCE if check.kind == "differentiable" else None)
+        expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
         if expected is None or expected.get("status") != "ok":
-            raise GraderBug(f"the reference produced no observation for {probe['id']}")
+            raise GraderBug(f"the reference produced no observation for {probe.id}")
         verdict = _judge_probe(spec, check, observed, expected)
         if verdict.status != PASS:
             if verdict.status == FAIL and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
                 # a declared wrong variant that gives exactly this names the mistake better than the generic one
-                verdict.mistake = (_matching_variant(spec, check, probe["id"], observed, evidence)
-                                   or _measured(spec, check, probe["id"], observed, expected, verdict, evidence, catalogue)
+                verdict.mistake = (_matching_variant(spec, check, probe.id, observed, evidence)
+                                   or _measured(spec, check, probe.id, observed, expected, verdict, evidence, catalogue)
                                    or verdict.mistake)
             return _fill(result, verdict, catalogue, spec)
     return result

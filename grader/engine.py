@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader import checks, footprint, plan, submission
 from grader.assignment import Assignment, FunctionSpec
+from grader.protocol import Event, EventKind, Request, Response
 from grader.reference import ReferenceSource, Solutions
 from grader.results import ERROR, FAIL, INTERNAL, INTERNAL_NOTE, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
@@ -71,8 +72,8 @@ class Session:
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
         response = self._run(worker, path, code, runnable, uid)
         evidence = self.reference()
-        evidence = checks.Evidence(response["observations"], evidence.reference, evidence.variants)
-        events = {event["function"]: event for event in response["events"]}
+        evidence = checks.Evidence(response.observations, evidence.reference, evidence.variants)
+        events = {event.function: event for event in response.events}
         tests = []
         for spec in self.specs:
             for check in spec.checks:
@@ -86,36 +87,36 @@ class Session:
                 _locate(test, code)
                 tests.append(test)
         _note_dependencies(tests, code)
-        _note_load_errors(tests, code, response["load_errors"])
+        _note_load_errors(tests, code, response.load_errors)
         warnings = [source.problem for source in code.problems] + code.repetition_notes
-        observed = response["observations"]
+        observed = response.observations
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
                                 fingerprints=footprint.fingerprints(self.specs, observed),
                                 trajectories=footprint.trajectories(self.specs, observed, evidence.reference))
 
-    def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> dict:
+    def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
         function that was running: the others run again in the restarted worker."""
-        response: dict = {"observations": {}, "events": [], "load_errors": []}
-        crashed: list[dict] = []
+        response = Response(str(path))
+        crashed: list[Event] = []
         pending = list(runnable)
         while pending:
-            request = {"id": str(path), "files": code.module_files(), "seed": self.seed,
-                       "functions": {name: [code.definitions[name].source.module, name] for name in pending},
-                       "probes": plan.student_probes(self.assignment, pending),
-                       "timeout": self.assignment.timeout, "memory_mb": self.assignment.memory_mb, "uid": uid,
-                       "inputs": self.inputs, "private_tmp": self.sandbox == "bwrap"}
+            request = Request(str(path), code.module_files(),
+                              {name: (code.definitions[name].source.module, name) for name in pending},
+                              tuple(plan.student_probes(self.assignment, pending)), self.seed,
+                              self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
+                              private_tmp=self.sandbox == "bwrap")
             try:
                 response = worker.request(request)
             except WorkerDied as died:
                 culprits = [died.function] if died.function in pending else pending
-                crashed += [{"function": name, "event": "crash", "detail": str(died)} for name in culprits]
+                crashed += [Event(name, EventKind.CRASH, str(died)) for name in culprits]
                 pending = [name for name in pending if name not in culprits]
                 continue
-            if "internal_error" in response:
-                raise checks.GraderBug(f"the worker failed: {response['internal_error']}")
+            if response.internal_error:
+                raise checks.GraderBug(f"the worker failed: {response.internal_error}")
             break
-        response["events"] = response.get("events", []) + crashed
+        response.events += crashed
         return response
 
     def close(self) -> None:
@@ -197,17 +198,17 @@ def _bug_report(bug: BaseException) -> str:
 
 
 def _observed(spec: FunctionSpec, check, evidence: checks.Evidence) -> bool:
-    return all(probe["id"] in evidence.student for probe in plan.probes_for_check(spec, check))
+    return all(probe.id in evidence.student for probe in plan.probes_for_check(spec, check))
 
 
-def _event_result(spec: FunctionSpec, check, event: dict, course: Assignment) -> TestResult:
-    if event["event"] == "timeout":
-        module = f" while importing {event['module']}.py" if event.get("module") else ""
-        message = f"{spec.name} did not finish within {event['detail']}{module}"
+def _event_result(spec: FunctionSpec, check, event: Event, course: Assignment) -> TestResult:
+    if event.kind == EventKind.TIMEOUT:
+        module = f" while importing {event.module}.py" if event.module else ""
+        message = f"{spec.name} did not finish within {event.detail}{module}"
         return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR, message, "timeout",
                           hint=course.catalogue.advice("timeout", spec.hints))
     return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR,
-                      f"{spec.name} crashed: {event['detail']}")
+                      f"{spec.name} crashed: {event.detail}")
 
 
 def _locate(test: TestResult, code: submission.Submission) -> None:

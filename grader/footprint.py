@@ -58,8 +58,8 @@ def fingerprints(specs: list[FunctionSpec], observations: dict[str, dict]) -> di
     """Function name to a digest of what it returned on every probe (functions that never ran have none)."""
     digests = {}
     for spec in specs:
-        seen = {probe["id"]: observations[probe["id"]] for check in spec.checks
-                for probe in probes_for_check(spec, check) if probe["id"] in observations}
+        seen = {probe.id: observations[probe.id] for check in spec.checks
+                for probe in probes_for_check(spec, check) if probe.id in observations}
         if not seen:
             continue
         returned = {probe: [_returned(call) for call in observation.get("calls", [])]
@@ -78,7 +78,7 @@ def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], refer
         check = next((c for c in spec.checks if c.kind == training_kind), None)
         if check is None:
             continue
-        probe = probes_for_check(spec, check)[0]["id"]
+        probe = probes_for_check(spec, check)[0].id
         mine, theirs = observations.get(probe), reference.get(probe)
         if not mine or not theirs or mine.get("status") != "ok":
             continue

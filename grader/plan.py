@@ -1,17 +1,18 @@
 """Which probes to run, for the student and for the reference and its wrong variants.
 
-A probe is one function run on one input case in one way (``call``, ``dataset``,
-``differentiable``, ``no-autograd``). Checks that judge the same runs share one probe.
+A probe is one function run on one input case in one way (``grader.protocol.ProbeKind``).
+Checks that judge the same runs share one probe.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import pyparse
 from grader.assignment import Assignment, CheckSpec, FunctionSpec
+from grader.protocol import Probe, ProbeKind, Request
 
 
 def probe_id(function: str, kind: str, case: str) -> str:
@@ -19,23 +20,24 @@ def probe_id(function: str, kind: str, case: str) -> str:
     return f"{function}:{kind}:{case}"
 
 
-def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[dict]:
+def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[Probe]:
     """The probes one check judges."""
-    kind = check.probe_kind
-    cases = check.cases or ("default",)
-    return [{"id": probe_id(function.name, kind, case), "function": function.name, "kind": kind, "case": case,
-             **({"fd_target": check.target, "wrt": list(check.wrt)} if check.target else {})} for case in cases]
+    kind = ProbeKind(check.probe_kind)
+    return [Probe(probe_id(function.name, kind, case), function.name, kind, case, check.target,
+                  check.wrt if check.target else ()) for case in check.cases or ("default",)]
 
 
-def student_probes(assignment: Assignment, functions: list[str] | None = None) -> list[dict]:
-    """Every probe of the selected functions, grouped by function, without repeats."""
-    probes: dict[str, dict] = {}
+def student_probes(assignment: Assignment, functions: list[str] | None = None) -> list[Probe]:
+    """Every probe of the selected functions, grouped by function, without repeats (a probe with a
+    finite-difference target serves the checks that judge the same calls without one)."""
+    probes: dict[str, Probe] = {}
     for spec in assignment.functions:
         if functions is not None and spec.name not in functions:
             continue
         for check in spec.checks:
             for probe in probes_for_check(spec, check):
-                probes.setdefault(probe["id"], {}).update(probe)
+                if probe.id not in probes or probe.fd_target:
+                    probes[probe.id] = probe
     return list(probes.values())
 
 
@@ -85,32 +87,32 @@ def transforms(spec: FunctionSpec) -> list[tuple[str, str]]:
     return found + [("float32", "early-float32")]
 
 
-def reference_request(assignment: Assignment, seed: int, functions: list[str] | None = None) -> dict:
+def reference_request(assignment: Assignment, seed: int, functions: list[str] | None = None) -> Request:
     """One request for the trusted worker: the solutions on every probe, then each wrong variant on the
     probes of the checks that name its mistake (ids ``variant:<function>:<mistake>:<name>|<probe id>``),
     then the solutions on the transformed calls of each ``returns`` check (``<name>`` is the transform)."""
     files = {p.stem: str(p) for folder in (assignment.solutions, assignment.mistakes) for p in sorted(folder.glob("*.py"))}
     every_probe = student_probes(assignment, functions)
-    probes = [p for p in every_probe if p["kind"] != "differentiable"]  # what the wrong variants run
+    probes = [p for p in every_probe if p.kind != ProbeKind.DIFFERENTIABLE]  # what the wrong variants run
     all_probes = list(every_probe)  # the reference's differentiable ones give its graph, shown beside a failing student's
     for variant in variants(assignment):
         if functions is not None and variant.function not in functions:
             continue
         spec = assignment.function(variant.function)
-        wanted = {probe["id"] for check in spec.checks if variant.mistake in check.mistakes
+        wanted = {probe.id for check in spec.checks if variant.mistake in check.mistakes
                   for probe in probes_for_check(spec, check)}
         prefix = f"variant:{variant.function}:{variant.mistake}:{variant.attribute}{VARIANT_SEPARATOR}"
-        all_probes += [{**p, "id": prefix + p["id"], "use": [variant.module, variant.attribute]}
-                       for p in probes if p["id"] in wanted]
+        all_probes += [replace(p, id=prefix + p.id, use=(variant.module, variant.attribute))
+                       for p in probes if p.id in wanted]
     for spec in assignment.functions:
         if functions is not None and spec.name not in functions:
             continue
-        returns = {probe["id"]: probe for check in spec.checks if check.kind == "returns"
+        returns = {probe.id: probe for check in spec.checks if check.kind == "returns"
                    for probe in probes_for_check(spec, check)}
-        all_probes += [{**probe, "id": f"variant:{spec.name}:{mistake}:{transform}{VARIANT_SEPARATOR}{probe['id']}",
-                        "transform": transform}
+        all_probes += [replace(probe, id=f"variant:{spec.name}:{mistake}:{transform}{VARIANT_SEPARATOR}{probe.id}",
+                               transform=transform)
                        for transform, mistake in transforms(spec) for probe in returns.values()]
-    return {"id": "reference", "files": files, "seed": seed, "trusted": True, "timeout": 60.0, "memory_mb": 0,
-            "probes": all_probes, "functions": {spec.name: [spec.module, spec.name] for spec in assignment.functions},
-            "inputs": str(assignment.inputs) if assignment.inputs else None,
-            "targets": str(assignment.targets) if assignment.targets else None}
+    return Request("reference", files, {spec.name: (spec.module, spec.name) for spec in assignment.functions},
+                   tuple(all_probes), seed, timeout=60.0, memory_mb=0, trusted=True,
+                   inputs=str(assignment.inputs) if assignment.inputs else None,
+                   targets=str(assignment.targets) if assignment.targets else None)

@@ -45,11 +45,11 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
     """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
     with Worker("trusted", device=device) as worker:
         response = worker.request(plan.reference_request(assignment, seed, only))
-    if "internal_error" in response or response["events"] or response["load_errors"]:
-        problem = response.get("internal_error") or response["events"] or response["load_errors"]
+    if response.internal_error or response.events or response.load_errors:
+        problem = response.internal_error or response.events or response.load_errors
         raise checks.GraderBug(f"the reference run failed: {problem}")
     reference, variants = {}, {}
-    for key, observation in response["observations"].items():
+    for key, observation in response.observations.items():
         if plan.VARIANT_SEPARATOR not in key:
             reference[key] = observation
             continue

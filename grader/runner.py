@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from grader import sandbox
+from grader.protocol import Request, Response
 
 
 class WorkerDied(RuntimeError):
@@ -53,11 +54,11 @@ class Worker:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         text=True, bufsize=1, env=env, start_new_session=True)
 
-    def request(self, payload: dict) -> dict:
+    def request(self, request: Request) -> Response:
         """Send one request and wait for its response; restart the worker if it died."""
         running = None
         try:
-            self.process.stdin.write(json.dumps(payload) + "\n")
+            self.process.stdin.write(request.to_json() + "\n")
             self.process.stdin.flush()
             while True:
                 line = self.process.stdout.readline()
@@ -67,12 +68,12 @@ class Worker:
                 running = message["running"]
         except (BrokenPipeError, OSError, ValueError):
             message = None
-        if message is None:
+        if not isinstance(message, dict):
             code = self.process.wait()
             self.start()
             raise WorkerDied(f"the grading process ended (exit status {code}) while running "
                              f"{running or 'this submission'}", running)
-        return message
+        return Response.from_json(message)
 
     def close(self) -> None:
         """Stop the process."""

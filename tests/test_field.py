@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from grader import assignment, checks, compare, runner, sandbox
 from grader.cli import main
 from grader.engine import Session
+from grader.protocol import EventKind, Request, Response
 from grader.results import INTERNAL
 from grader.runner import WorkerDied
 from tests.conftest import ROOT, by_function
@@ -144,11 +145,11 @@ class _DyingWorker:
     def __init__(self):
         self.requests = []
 
-    def request(self, payload):
-        self.requests.append(sorted(payload["functions"]))
+    def request(self, request: Request) -> Response:
+        self.requests.append(sorted(request.functions))
         if len(self.requests) == 1:
             raise WorkerDied("the grading process ended (exit status -9) while running learn", "learn")
-        return {"observations": {}, "events": [], "load_errors": []}
+        return Response(request.id)
 
 
 def test_a_worker_killed_by_one_function_costs_only_that_function(session, tmp_path):
@@ -159,7 +160,7 @@ def test_a_worker_killed_by_one_function_costs_only_that_function(session, tmp_p
     runnable = ["gradient", "learn", "learn_sgd"]
     response = session._run(worker, ROOT / "solutions", code, runnable, 0)
     assert worker.requests == [runnable, ["gradient", "learn_sgd"]]
-    assert [(e["function"], e["event"]) for e in response["events"]] == [("learn", "crash")]
+    assert [(event.function, event.kind) for event in response.events] == [("learn", EventKind.CRASH)]
 
 
 def test_grading_a_class_without_a_sandbox_must_be_asked_for(monkeypatch, tmp_path):

@@ -100,7 +100,7 @@ def test_every_check_gives_a_verdict_whatever_is_returned(course, reference, dat
     pool = itertools.cycle(data.draw(st.lists(values, min_size=1, max_size=8)))
     for spec in course.functions:
         for check in spec.checks:
-            student = {probe["id"]: _with_student_values(reference.reference.get(probe["id"], {"status": "ok", "calls": []}),
+            student = {probe.id: _with_student_values(reference.reference.get(probe.id, {"status": "ok", "calls": []}),
                                                          lambda: next(pool))
                        for probe in probes_for_check(spec, check)}
             evidence = checks.Evidence(student, reference.reference, reference.variants)

@@ -79,10 +79,10 @@ def test_correct_code_written_differently_gets_no_diagnosis(name, seeded, make_s
 
 def test_transforms_run_only_for_returns_checks(course):
     request = plan.reference_request(course, 1)
-    transformed = [probe for probe in request["probes"] if "transform" in probe]
-    returns = {p["id"] for spec in course.functions for check in spec.checks if check.kind == "returns"
+    transformed = [probe for probe in request.probes if probe.transform]
+    returns = {p.id for spec in course.functions for check in spec.checks if check.kind == "returns"
                for p in plan.probes_for_check(spec, check)}
-    assert transformed and {probe["id"].split(plan.VARIANT_SEPARATOR)[1] for probe in transformed} == returns
+    assert transformed and {probe.id.split(plan.VARIANT_SEPARATOR)[1] for probe in transformed} == returns
 
 
 # --- grader.measured on synthetic encodings ---

@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 
-from grader.worker import encoding, gradients, graph, transforms
 from grader.authoring import Call
+from grader.protocol import Probe, ProbeKind
+from grader.worker import encoding, gradients, graph, transforms
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
 
@@ -81,11 +82,11 @@ def autograd_switched_off() -> Iterator[None]:
 class Resolver:
     """Finds the contract functions of one source (the student's, the reference or a wrong variant)."""
 
-    def __init__(self, finder: SubmissionFinder, functions: dict[str, list[str]]):
+    def __init__(self, finder: SubmissionFinder, functions: dict[str, tuple[str, str]]):
         self.finder, self.functions = finder, functions
 
-    def get(self, name: str, use: list[str] | None = None) -> Any:
-        """The callable behind a contract name (or the ``[module, attribute]`` given); LookupError with a reason.
+    def get(self, name: str, use: tuple[str, str] | None = None) -> Any:
+        """The callable behind a contract name (or the ``(module, attribute)`` given); LookupError with a reason.
 
         A ``torch.autograd.Function`` subclass is called the way PyTorch means it: through ``.apply``.
         """
@@ -99,35 +100,34 @@ class Resolver:
         return found
 
 
-def run_probe(probe: dict, resolver: Resolver, course: CourseFiles, seed: int, trusted: bool) -> dict:
+def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, trusted: bool) -> dict:
     """Run one probe and return its observation."""
     try:
-        target = resolver.get(probe["function"], probe.get("use"))
+        target = resolver.get(probe.function, probe.use)
     except BaseException as error:  # noqa: BLE001
         return {"status": "missing", "error": _error(error, resolver.finder)}
-    kind = probe["kind"]
-    if kind == "dataset":
+    if probe.kind == ProbeKind.DATASET:
         return _observe_dataset(target, resolver.finder)
-    calls = course.build(probe["case"], seed)
-    if probe.get("transform"):  # the reference on calls transformed as a classic slip would
-        calls = transforms.transformed(calls, probe["transform"])
+    calls = course.build(probe.case, seed)
+    if probe.transform:  # the reference on calls transformed as a classic slip would
+        calls = transforms.transformed(calls, probe.transform)
         if calls is None:
-            return {"status": "not-applicable", "transform": probe["transform"]}
-    if kind == "differentiable":
+            return {"status": "not-applicable", "transform": probe.transform}
+    if probe.kind == ProbeKind.DIFFERENTIABLE:
         return {"status": "ok", "calls": [_observe_differentiable(target, call, resolver.finder) for call in calls]}
-    if kind == "backward":
+    if probe.kind == ProbeKind.BACKWARD:
         observed = [_observe_backward(target, call, resolver.finder) for call in calls]
         if trusted:
             for record, call in zip(observed, calls):
                 record["finite_difference"] = _forward_differences(target, call)
         return {"status": "ok", "calls": observed}
-    switched_off = kind == "no-autograd"
+    switched_off = probe.kind == ProbeKind.NO_AUTOGRAD
     observed = [_observe_call(target, call, resolver.finder, switched_off) for call in calls]
-    if trusted and probe.get("fd_target"):
-        scalar = course.target(probe["fd_target"])
+    if trusted and probe.fd_target:
+        scalar = course.target(probe.fd_target)
         for record, call in zip(observed, calls):
-            record["finite_difference"] = target_differences(scalar, call, probe["wrt"])
-    return {"status": "ok", "calls": observed, **({"transform": probe["transform"]} if "transform" in probe else {})}
+            record["finite_difference"] = target_differences(scalar, call, list(probe.wrt))
+    return {"status": "ok", "calls": observed, **({"transform": probe.transform} if probe.transform else {})}
 
 
 def _error(error: BaseException, finder: SubmissionFinder) -> dict:

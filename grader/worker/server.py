@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from grader.protocol import Event, EventKind, Request, Response
 from grader.sandbox import readable_paths
 from grader.worker import harness, landlock
 from grader.worker.cases import CourseFiles
@@ -37,10 +38,10 @@ STARTUP_GRACE = 5.0
 class Progress:
     """What the worker has learnt from the children serving one request."""
 
-    observations: dict = field(default_factory=dict)
-    load_errors: list = field(default_factory=list)
-    events: list = field(default_factory=list)
-    skipped_modules: set = field(default_factory=set)
+    observations: dict[str, dict] = field(default_factory=dict)
+    load_errors: list[dict] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    skipped_modules: set[str] = field(default_factory=set)
 
 
 def warm_up() -> None:
@@ -65,39 +66,38 @@ def main() -> None:
     warm_up()
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
+
     def announce(function: str) -> None:
         channel.write(json.dumps({"running": function}) + "\n")
         channel.flush()
 
     for line in sys.stdin:
-        request = json.loads(line)
         try:
+            request = Request.from_json(line)
             response = serve(request, announce)
         except Exception as error:  # noqa: BLE001 - reported to the grader as an internal error
-            response = {"id": request.get("id"), "internal_error": f"{type(error).__name__}: {error}"}
-        channel.write(json.dumps(response) + "\n")
+            response = Response(str(json.loads(line).get("id")), internal_error=f"{type(error).__name__}: {error}")
+        channel.write(response.to_json() + "\n")
         channel.flush()
     os._exit(0)
 
 
-def serve(request: dict, announce=lambda function: None) -> dict:
+def serve(request: Request, announce=lambda function: None) -> Response:
     """Run every probe of one request, child after child, and collect the results.
 
     ``announce`` hears each function as it starts, so that if the code kills this very process,
     the grader still knows which function did it.
     """
-    probes = request["probes"]
     progress = Progress()
     index = 0
-    while index < len(probes):
+    while index < len(request.probes):
         index = _run_child(request, index, progress, announce)
-    return {"id": request["id"], "observations": progress.observations, "load_errors": progress.load_errors,
-            "events": progress.events}
+    return Response(request.id, progress.observations, progress.load_errors, progress.events)
 
 
-def _run_child(request: dict, start: int, progress: Progress, announce) -> int:
+def _run_child(request: Request, start: int, progress: Progress, announce) -> int:
     """Fork a child for probes[start:]; return the index to resume from."""
-    probes = request["probes"]
+    probes = request.probes
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -106,7 +106,7 @@ def _run_child(request: dict, start: int, progress: Progress, announce) -> int:
     os.close(write_end)
     stream = _LineReader(read_end)
     current, loading = None, []  # the modules being imported, innermost last
-    deadline = time.monotonic() + STARTUP_GRACE + request["timeout"]
+    deadline = time.monotonic() + STARTUP_GRACE + request.timeout
     index = start
     try:
         while True:
@@ -117,7 +117,7 @@ def _run_child(request: dict, start: int, progress: Progress, announce) -> int:
                 current, loading = message["begin"], []
                 announce(current)
                 index = message["index"]
-                deadline = time.monotonic() + request["timeout"]
+                deadline = time.monotonic() + request.timeout
             elif "loading" in message:
                 loading.append(message["loading"])
             elif "loaded" in message:
@@ -130,25 +130,25 @@ def _run_child(request: dict, start: int, progress: Progress, announce) -> int:
                 return len(probes)
             elif "internal_error" in message:
                 raise RuntimeError(f"the grading harness failed in the child process:\n{message['internal_error']}")
-        outcome = "timeout" if message == "timeout" else "crash"
+        outcome = EventKind.TIMEOUT if message == "timeout" else EventKind.CRASH
     finally:
         _kill_group(pid)
         status = _reap(pid)
         os.close(read_end)
-        if "uid" in request and can_drop_privileges():
-            _kill_user(request["uid"])
-    function = current or probes[index]["function"]
+        if request.uid is not None and can_drop_privileges():
+            _kill_user(request.uid)
+    function = current or probes[index].function
     module = loading[-1] if loading else None
-    progress.events.append({"function": function, "event": outcome, "module": module,
-                            "detail": _describe_exit(status) if outcome == "crash" else f"{request['timeout']:g} s"})
-    if outcome == "timeout" and module:
+    detail = _describe_exit(status) if outcome == EventKind.CRASH else f"{request.timeout:g} s"
+    progress.events.append(Event(function, outcome, detail, module))
+    if outcome == EventKind.TIMEOUT and module:
         progress.skipped_modules.add(module)
-    while index < len(probes) and probes[index]["function"] == function:
+    while index < len(probes) and probes[index].function == function:
         index += 1
     return index
 
 
-def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
+def _child(request: Request, start: int, write_end: int, skipped: set) -> None:
     """The child: isolate, limit, load the code lazily and run the probes from ``start``.
 
     An exception that escapes the probe loop is the grader's, never the student's: it is sent as
@@ -162,36 +162,35 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
 
     try:
         os.setsid()
-        if "uid" in request and can_drop_privileges():
-            _drop_privileges(request["uid"])
+        if request.uid is not None and can_drop_privileges():
+            _drop_privileges(request.uid)
         _apply_limits(request)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         workdir = tempfile.mkdtemp(prefix="autograde-")
         os.chdir(workdir)
-        if not request.get("trusted"):
+        if not request.trusted:
             _confine(request, workdir)
         os.closerange(3, write_end)
         os.closerange(write_end + 1, 1024)
-        finder = SubmissionFinder(request["files"], set(skipped), on_load=lambda name: send({"loading": name}),
+        finder = SubmissionFinder(request.files, set(skipped), on_load=lambda name: send({"loading": name}),
                                   on_loaded=lambda name: send({"loaded": name}))
         finder.install()
-        sys.path[:0] = request.get("paths", [])
-        resolver = harness.Resolver(finder, request["functions"])
-        course = CourseFiles(request.get("inputs"), request.get("targets"))
+        resolver = harness.Resolver(finder, request.functions)
+        course = CourseFiles(request.inputs, request.targets)
         reported = 0
         previous = None
-        for index in range(start, len(request["probes"])):
-            probe = request["probes"][index]
-            if probe["function"] != previous:
-                send({"begin": probe["function"], "index": index})
-                previous = probe["function"]
+        for index in range(start, len(request.probes)):
+            probe = request.probes[index]
+            if probe.function != previous:
+                send({"begin": probe.function, "index": index})
+                previous = probe.function
             with harness.captured_output():
-                observation = harness.run_probe(probe, resolver, course, request["seed"], request.get("trusted", False))
+                observation = harness.run_probe(probe, resolver, course, request.seed, request.trusted)
             errors = [error.as_dict() for error in finder.errors[reported:]]
             reported = len(finder.errors)
-            send({"probe": probe["id"], "index": index, "observation": observation, "load_errors": errors})
+            send({"probe": probe.id, "index": index, "observation": observation, "load_errors": errors})
         send({"done": True})
     except BaseException:  # noqa: BLE001 - reported as the grader's own failure
         try:
@@ -202,37 +201,37 @@ def _child(request: dict, start: int, write_end: int, skipped: set) -> None:
         os._exit(0)
 
 
-def _confine(request: dict, workdir: str) -> None:
+def _confine(request: Request, workdir: str) -> None:
     """Landlock the child where the kernel has it: it reads only the Python installation, the system,
     this submission's staged files and the course's inputs, writes only its own folder, connects
     nowhere and cannot signal its worker or the grader."""
-    visible = {str(Path(path).parent) for path in request["files"].values()}
-    readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.get("inputs")] if p]
-    writable = [workdir, os.devnull] + (["/tmp"] if request.get("private_tmp") else [])  # bwrap's /tmp is the child's own
+    visible = {str(Path(path).parent) for path in request.files.values()}
+    readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.inputs] if p]
+    writable = [workdir, os.devnull] + (["/tmp"] if request.private_tmp else [])  # bwrap's /tmp is the child's own
     os.environ["TMPDIR"] = tempfile.tempdir = workdir
     landlock.restrict(readable + ["/etc", "/proc", "/sys", "/dev"], writable)
 
 
-def _apply_limits(request: dict) -> None:
+def _apply_limits(request: Request) -> None:
     """Put the limits of ``child_limits`` on this process (the child about to run student code)."""
-    if request.get("trusted"):
+    if request.trusted:
         return
     for limit, value in child_limits(request).items():
         resource.setrlimit(limit, (value, value))
 
 
-def child_limits(request: dict, proc: Path = Path("/proc")) -> dict[int, int]:
+def child_limits(request: Request, proc: Path = Path("/proc")) -> dict[int, int]:
     """CPU time, file size, address space and process count limits for a child running student code.
 
     The address-space and process limits are set relative to what already exists, which only
     Linux's /proc tells; elsewhere (macOS) they are left out and the time limit stops a runaway.
     """
-    limits = {resource.RLIMIT_CPU: int(request["timeout"] * len(request["probes"])) + 30,
+    limits = {resource.RLIMIT_CPU: int(request.timeout * len(request.probes)) + 30,
               resource.RLIMIT_FSIZE: 64 * 2**20}
     status = proc / "self" / "status"
     if status.exists():
         vm_kb = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmSize:"))
-        limits[resource.RLIMIT_AS] = vm_kb * 1024 + request["memory_mb"] * 2**20
+        limits[resource.RLIMIT_AS] = vm_kb * 1024 + request.memory_mb * 2**20
         limits[resource.RLIMIT_NPROC] = len(_processes_of(os.getuid())) + 32
     return limits
 

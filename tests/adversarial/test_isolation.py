@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from grader import sandbox
 from grader.cli import main
 from grader.engine import Session
+from grader.protocol import Probe, ProbeKind, Request
 from grader.worker import landlock
 from tests.conftest import ROOT, SEED, by_function
 from tests.variants import build_submission
@@ -88,7 +89,8 @@ def test_sabotaging_the_harness_earns_nothing(session, make_submission, course):
 def test_limits_where_proc_is_missing_keep_time_and_file_size(tmp_path):
     from grader.worker.server import child_limits  # imports torch: only here, not in every test's process
 
-    request = {"timeout": 5, "probes": [{}] * 4, "memory_mb": 3072}
+    probe = Probe("f:call:case", "f", ProbeKind.CALL, "case")
+    request = Request("limits", {}, {}, (probe,) * 4, seed=0, timeout=5, memory_mb=3072)
     on_linux = child_limits(request)
     assert set(on_linux) == {resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_AS, resource.RLIMIT_NPROC}
     assert on_linux[resource.RLIMIT_AS] > 3072 * 2**20 and on_linux[resource.RLIMIT_NPROC] > 32

@@ -1,0 +1,126 @@
+"""The messages between the grading process and a worker: typed data, and their JSON lines.
+
+The grading process writes one ``Request`` per line on the worker's stdin: which code, which probes,
+which limits. While serving it, the worker announces each function it starts (``{"running": name}``,
+so a worker killed by the code still tells which function did it), then writes one ``Response``.
+Observations stay plain JSON trees: they hold encoded values, which ``grader.worker.encoding`` makes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class ProbeKind(StrEnum):
+    """How a probe runs its function."""
+
+    CALL = "call"
+    DATASET = "dataset"
+    DIFFERENTIABLE = "differentiable"
+    NO_AUTOGRAD = "no-autograd"
+    BACKWARD = "backward"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One function run on one input case in one way; its observation is filed under ``id``.
+
+    ``use`` runs a wrong variant (``module``, ``attribute``) instead of the contract's function,
+    ``transform`` runs on transformed calls, ``fd_target`` adds finite differences of the course's
+    target with respect to the arguments ``wrt`` (trusted runs only).
+    """
+
+    id: str
+    function: str
+    kind: ProbeKind
+    case: str
+    fd_target: str | None = None
+    wrt: tuple[int, ...] = ()
+    use: tuple[str, str] | None = None
+    transform: str | None = None
+
+    def to_json(self) -> dict:
+        """The probe as a JSON object (fields left at their defaults are omitted)."""
+        return {key: value for key, value in asdict(self).items() if value not in (None, ())}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Probe:
+        """The probe a JSON object describes."""
+        return cls(id=data["id"], function=data["function"], kind=ProbeKind(data["kind"]), case=data["case"],
+                   fd_target=data.get("fd_target"), wrt=tuple(data.get("wrt", ())),
+                   use=tuple(data["use"]) if data.get("use") else None, transform=data.get("transform"))
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a worker runs: the code's modules, the contract functions in them, the probes and the limits."""
+
+    id: str
+    files: dict[str, str]  # module name -> file
+    functions: dict[str, tuple[str, str]]  # contract name -> (module, attribute)
+    probes: tuple[Probe, ...]
+    seed: int
+    timeout: float  # seconds per function
+    memory_mb: int
+    trusted: bool = False  # the reference and its variants: no limits, finite-difference targets
+    uid: int | None = None  # run the code as this user, where the worker may switch
+    inputs: str | None = None  # the course's inputs.py
+    targets: str | None = None  # the course's targets.py (trusted runs only)
+    private_tmp: bool = False  # /tmp is the child's own (bwrap)
+
+    def to_json(self) -> str:
+        """The request as one JSON line."""
+        data = asdict(self)
+        data["probes"] = [probe.to_json() for probe in self.probes]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, line: str) -> Request:
+        """The request one JSON line holds."""
+        data = json.loads(line)
+        data["probes"] = tuple(Probe.from_json(probe) for probe in data["probes"])
+        data["functions"] = {name: tuple(where) for name, where in data["functions"].items()}
+        return cls(**data)
+
+
+class EventKind(StrEnum):
+    """What stopped a function before its probes were all observed."""
+
+    TIMEOUT = "timeout"
+    CRASH = "crash"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A function that timed out or whose process died; ``module`` when it was still being imported."""
+
+    function: str
+    kind: EventKind
+    detail: str
+    module: str | None = None
+
+
+@dataclass
+class Response:
+    """What a worker observed: each probe's observation, statements that failed to load, events, or its
+    own failure (``internal_error``: a grader bug)."""
+
+    id: str
+    observations: dict[str, dict] = field(default_factory=dict)
+    load_errors: list[dict] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    internal_error: str | None = None
+
+    def to_json(self) -> str:
+        """The response as one JSON line."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict) -> Response:
+        """The response a decoded JSON line holds."""
+        events = [Event(event["function"], EventKind(event["kind"]), event["detail"], event.get("module"))
+                  for event in data.get("events", [])]
+        return cls(data["id"], data.get("observations", {}), data.get("load_errors", []), events,
+                   data.get("internal_error"))
