@@ -57,3 +57,22 @@ def test_a_new_course_outside_the_repository_validates_releases_and_grades(tmp_p
 
     again = CliRunner().invoke(main, ["new", str(course)])
     assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_code_drawing_random_numbers_of_its_own_is_judged_on_the_same_draws(tmp_path):
+    """A reference that initialises weights with torch.randn: the student's identical code draws the same."""
+    course = tmp_path / "noisy"
+    (course / "solutions").mkdir(parents=True)
+    (course / "solutions" / "layers.py").write_text(
+        "import random\nimport torch\n\n\ndef init_layer(n):\n    ### BEGIN SOLUTION\n"
+        "    return torch.randn(n, n) * 0.1 + random.random()\n    ### END SOLUTION\n")
+    (course / "inputs.py").write_text("from grader.authoring import Call, size\n\n\n"
+                                      "def sizes(gen):\n    return [Call([size(gen, 2, 5)]), Call([3])]\n")
+    (course / "assignment.toml").write_text(
+        '[assignment]\nname = "noisy"\n\n[[function]]\nname = "init_layer"\nmodule = "layers"\nparameters = ["n"]\n'
+        'checks = [{ kind = "returns", points = 1, cases = ["sizes"] }]\n')
+    from grader import assignment
+    from grader.engine import Session
+
+    with Session(assignment.load(course / "assignment.toml"), seed=5, sandbox="process") as grading:
+        assert grading.grade(course / "solutions").passed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import sys
 import time
 import warnings
@@ -19,7 +20,7 @@ import torch
 
 from grader.authoring import Call
 from grader.protocol import Probe, ProbeKind
-from grader.worker import encoding, gradients, graph, transforms
+from grader.worker import cases, encoding, gradients, graph, transforms
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
 
@@ -109,6 +110,7 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
     if probe.kind == ProbeKind.DATASET:
         return _observe_dataset(target, resolver.finder)
     calls = course.build(probe.case, seed)
+    seed_global_generators(seed, probe.case)
     if probe.transform:  # the reference on calls transformed as a classic slip would
         calls = transforms.transformed(calls, probe.transform)
         if calls is None:
@@ -128,6 +130,17 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
         for record, call in zip(observed, calls):
             record["finite_difference"] = target_differences(scalar, call, list(probe.wrt))
     return {"status": "ok", "calls": observed, **({"transform": probe.transform} if probe.transform else {})}
+
+
+def seed_global_generators(seed: int, case: str) -> None:
+    """Seed the generators code may draw from on its own (torch's, Python's, numpy's when loaded) from the
+    run's seed and the case, so that the reference and the student draw the same numbers."""
+    value = int(cases.generator_for(seed, case).initial_seed()) % 2**32
+    torch.manual_seed(value)
+    random.seed(value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(value)
 
 
 def _error(error: BaseException, finder: SubmissionFinder) -> dict:
