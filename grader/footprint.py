@@ -37,6 +37,26 @@ def numbers(value: Any) -> list[float]:
     return []
 
 
+def number_names(value: Any, name: str = "", item_names: tuple[str, ...] = ()) -> list[str]:
+    """A name for each number ``numbers`` gives, in the same order: ``W[0]``, ``b[0]``, ``[2]``
+    (``item_names``: the contract's names for the items of a returned tuple)."""
+    if isinstance(value, bool) or value is None or not isinstance(value, (int, float, dict)):
+        return []
+    if isinstance(value, (int, float)):
+        return [name or "value"]
+    if value.get("type") == "tensor":
+        count = len(value.get("data") or [])
+        return [name or "value"] * count if value.get("shape") == [] else [f"{name}[{i}]" for i in range(count)]
+    if value.get("type") in ("tuple", "list"):
+        items = value.get("items", [])
+        labels = item_names if len(item_names) == len(items) else [f"{name}[{index}]" for index in range(len(items))]
+        return [n for label, item in zip(labels, items) for n in number_names(item, label)]
+    if value.get("type") in ("dict", "module"):
+        items = value.get("items") or value.get("state", {}).get("items", {})
+        return [n for key in sorted(items) for n in number_names(items[key], f"{name}[{key!r}]" if name else str(key))]
+    return []
+
+
 def _returned(call: dict) -> dict:
     record = {"result": call.get("result"), "inputs_after": call.get("inputs_after"),
               "error_type": (call.get("error") or {}).get("type")}
@@ -82,7 +102,9 @@ def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], refer
         mine, theirs = observations.get(probe), reference.get(probe)
         if not mine or not theirs or mine.get("status") != "ok":
             continue
+        first = (theirs.get("calls") or [{}])[0].get("result")
         found[spec.name] = {"labels": [call.get("label", "") for call in theirs.get("calls", [])],
+                            "parameters": number_names(first, item_names=spec.returns),
                             "got": [_finite(numbers(call.get("result"))) for call in mine.get("calls", [])],
                             "expected": [_finite(numbers(call.get("result"))) for call in theirs.get("calls", [])]}
     return found

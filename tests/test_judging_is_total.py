@@ -119,5 +119,7 @@ def test_any_mistake_id_is_explained_without_raising(course, mistake, hints):
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(value=values)
-def test_the_class_view_digests_any_value(value):
-    assert all(isinstance(number, float) for number in footprint.numbers(encoded(value)))
+def test_the_class_view_digests_and_names_any_value(value):
+    numbers = footprint.numbers(encoded(value))
+    assert all(isinstance(number, float) for number in numbers)
+    assert len(footprint.number_names(encoded(value))) == len(numbers)

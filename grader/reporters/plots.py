@@ -69,6 +69,7 @@ def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -
     their students (or how many) and diagnosis (``mistakes``: student to mistake)."""
     first = next(iter(runs.values()))
     labels, expected = first["labels"], first["expected"]
+    names = first.get("parameters") or []
     groups: dict[tuple, list[str]] = {}
     for student, run in runs.items():
         groups.setdefault(_key(run["got"]), []).append(student)
@@ -83,7 +84,8 @@ def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -
         for rank, key in enumerate(shown):
             panel.plot(steps, [_at(values, index) for values in key], color=_colour(rank), lw=1, alpha=0.8)
         panel.plot(steps, [values[index] for values in expected], color=REFERENCE, lw=2, marker="o", ms=3)
-        panel.set(title=f"parameter {index + 1}", xticks=steps, xticklabels=ticks, xlabel=labels[0].split("=")[0])
+        title = names[index] if index < len(names) else f"parameter {index + 1}"
+        panel.set(title=title, xticks=steps, xticklabels=ticks, xlabel=labels[0].split("=")[0])
         panel.ticklabel_format(axis="y", useOffset=False)
     distance = axes[-1]
     for rank, key in enumerate(shown):
