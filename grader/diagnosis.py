@@ -52,7 +52,7 @@ BUILT_IN: dict[str, Mistake] = {
                                  "operands (or their .T), or the dimensions of the reduction"),
     "early-float32": Mistake("the result equals the reference's computed on the float64 inputs cast to float32",
                              "keep the inputs' dtype: no .float() or torch.float32 on them"),
-    "scaled-step": Mistake("each training update is the right update times a constant factor (measured above)",
+    "scaled-step": Mistake("each training update is the right update times a constant factor (the feedback says which)",
                            "update with p -= learning_rate * gradient: the learning rate you are given, the "
                            "gradient of the mean loss, and a minus sign"),
     "accumulated-steps": Mistake("each training update is the right one plus the previous update: the gradients "
