@@ -1,6 +1,6 @@
 """How many wrong results get a diagnosis: every failing check of the wrong test variants, over many seeds.
 
-For each seed, grade every wrong submission of tests/variants.py (WRONG_VARIANTS and MEASURED_VARIANTS)
+For each seed, grade every wrong submission of examples/variants.py (WRONG_VARIANTS and MEASURED_VARIANTS)
 and count its failing checks (fail or error) and those that name a mistake.
 Run: .venv/bin/python -m benchmarks.diagnosed [--seeds 5] [--first 1]
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader import assignment
 from grader.engine import Session
-from tests.variants import MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python -m benchmarks.make_class OUT --students 200 [--notebooks]
 Student i gets the reference solutions with the i-th variant (cycling through the correct and
-wrong variants of tests/variants.py); every third one is a notebook when --notebooks is given.
+wrong variants of examples/variants.py); every third one is a notebook when --notebooks is given.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("neuron", "backprop", "autograd_loop", "autograd_basics")

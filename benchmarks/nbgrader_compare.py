@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from benchmarks.make_class import as_notebook, variant_changes
-from tests.variants import build_submission
+from examples.variants import build_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("neuron", "backprop", "autograd_loop", "autograd_basics")

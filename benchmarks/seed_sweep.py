@@ -1,7 +1,7 @@
 """Precision over random inputs: do verdicts hold for every seed, not only the one the tests use?
 
 For each seed, grade the reference solutions, every correct variant (must score full marks) and
-every wrong variant (must be caught by its check with its diagnosis) of tests/variants.py.
+every wrong variant (must be caught by its check with its diagnosis) of examples/variants.py.
 Run: .venv/bin/python -m benchmarks.seed_sweep [--seeds 20] [--first 1]
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader import assignment
 from grader.engine import Session
-from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 

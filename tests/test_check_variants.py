@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import by_function
-from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT_VARIANTS))

@@ -21,7 +21,7 @@ from grader.class_summary import summarise
 from grader.reporters import summary as summary_report
 from grader.results import NOT_IMPLEMENTED
 from tests.conftest import SEED
-from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission, replace_function
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission, replace_function
 
 MODULES = ("neuron", "backprop", "autograd_loop", "autograd_basics")
 LOSS_SUM = WRONG_VARIANTS["loss sum"][0]

@@ -21,7 +21,7 @@ from grader import answer_key, assignment
 from grader.engine import Session
 from grader.release import write_bundle
 from tests.conftest import ROOT, by_function
-from tests.variants import build_submission
+from examples.variants import build_submission
 
 COURSE = ROOT / "examples" / "autograd-functions"
 SEED = 8128

@@ -16,7 +16,7 @@ from grader.protocol import EventKind, Request, Response
 from grader.results import INTERNAL
 from grader.runner import WorkerDied
 from tests.conftest import ROOT, by_function
-from tests.variants import build_submission
+from examples.variants import build_submission
 
 CRASHED_THE_GRADER = {
     "model without the bias": {"neuron": {"model": """

@@ -16,7 +16,7 @@ import pytest
 from benchmarks.make_class import as_notebook, make_class
 from grader.batch import grade_class
 from tests.conftest import ROOT, SEED
-from tests.variants import WRONG_VARIANTS, build_submission
+from examples.variants import WRONG_VARIANTS, build_submission
 
 
 def _rows(out):

@@ -13,7 +13,7 @@ from grader.engine import Session
 from grader.reporters import html, terminal
 from grader.worker import graph
 from tests.conftest import ROOT, by_function
-from tests.variants import WRONG_VARIANTS, build_submission
+from examples.variants import WRONG_VARIANTS, build_submission
 
 NUMPY_ROUND_TRIP = {"neuron": {"model": """
     def model(X, W, b):

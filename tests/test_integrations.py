@@ -23,13 +23,13 @@ from grader.cli import main
 from grader.release import write_bundle
 from grader.reporters import classroom, github, gradescope, junit
 from tests.conftest import ROOT
-from tests.variants import WRONG_VARIANTS
+from examples.variants import WRONG_VARIANTS
 
 
 @pytest.fixture(scope="module")
 def mixed_result(session, course, tmp_path_factory):
     """A result with passes, failures (with a diagnosis) and an error."""
-    from tests.variants import build_submission
+    from examples.variants import build_submission
     changes = {**WRONG_VARIANTS["loss sum"][0],
                "backprop": {"backward": "def backward(x, y, z):\n    raise ValueError('50% done: a, b\\nnext line')\n"}}
     return session.grade(build_submission(course.solutions, tmp_path_factory.mktemp("mixed") / "s", changes))

@@ -15,7 +15,7 @@ from grader.diagnosis import Catalogue
 from grader.engine import Session
 from tests.conftest import ROOT, by_function
 from tests.test_judging_is_total import encoded, values
-from tests.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
 
 SEEDS = (20231, 7, 1234)
 

@@ -14,7 +14,7 @@ from grader.engine import Session
 from grader.release import leaks, secrets, stub_notebook, write_bundle
 from grader.validate import validate
 from tests.conftest import ROOT
-from tests.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 
 KEY_SEEDS = [101, 202]
 

@@ -21,7 +21,7 @@ from grader.engine import signature_problem
 from grader.reporters import terminal
 from grader.results import SubmissionResult
 from tests.conftest import ROOT, SEED, by_function
-from tests.variants import WRONG_VARIANTS
+from examples.variants import WRONG_VARIANTS
 
 
 def _scores(result):

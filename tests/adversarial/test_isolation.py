@@ -14,7 +14,7 @@ from grader.engine import Session
 from grader.protocol import Probe, ProbeKind, Request
 from grader.worker import landlock
 from tests.conftest import ROOT, SEED, by_function
-from tests.variants import build_submission
+from examples.variants import build_submission
 
 HOSTILE = {
     "sys.exit": "import sys\n    sys.exit(0)",

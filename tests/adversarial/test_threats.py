@@ -17,7 +17,7 @@ from grader import sandbox
 from grader.batch import grade_class
 from grader.engine import STUDENT_UID_BASE, Session
 from tests.conftest import SEED, by_function
-from tests.variants import WRONG_VARIANTS, build_submission
+from examples.variants import WRONG_VARIANTS, build_submission
 
 pytestmark = pytest.mark.skipif(not sandbox.bwrap_works(), reason="bubblewrap is not available here")
 
