@@ -42,7 +42,7 @@ class Session:
         self.scratch = Path(tempfile.mkdtemp(prefix="autograde-stage-"))
         self.scratch.chmod(0o711)
         self.inputs = _stage_inputs(assignment, self.scratch)
-        self.sandbox = sandbox
+        self.sandbox, self.device = sandbox, device
         self.workers = [Worker(sandbox, [self.scratch], device) for _ in range(workers)]
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._reference: Future = self._pool.submit(source.evidence, self.seed)
@@ -105,7 +105,7 @@ class Session:
                               {name: (code.definitions[name].source.module, name) for name in pending},
                               tuple(plan.student_probes(self.assignment, pending)), self.seed,
                               self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
-                              private_tmp=self.sandbox == "bwrap")
+                              private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda")
             try:
                 response = worker.request(request)
             except WorkerDied as died:

@@ -69,6 +69,7 @@ class Request:
     inputs: str | None = None  # the course's inputs.py
     targets: str | None = None  # the course's targets.py (trusted runs only)
     private_tmp: bool = False  # /tmp is the child's own (bwrap)
+    gpu: bool = False  # the code may use the GPU (--device cuda): its device files stay usable
 
     def to_json(self) -> str:
         """The request as one JSON line."""

@@ -71,6 +71,7 @@ def command(mode: str, visible: list[Path], device: str = "cpu") -> list[str]:
     else:
         flags += [flag for device_file in sorted(Path("/dev").glob("nvidia*"))
                   for flag in ("--dev-bind-try", str(device_file), str(device_file))]
+        flags += ["--ro-bind-try", "/sys", "/sys"]  # the driver finds its devices there
         if "CUDA_VISIBLE_DEVICES" in os.environ:
             flags += ["--setenv", "CUDA_VISIBLE_DEVICES", os.environ["CUDA_VISIBLE_DEVICES"]]
     bound = readable_paths() + [p.resolve() for p in visible]

@@ -120,7 +120,8 @@ def test_code_runs_with_no_gpu_visible_unless_asked(monkeypatch, tmp_path):
     bwrapped = sandbox.command("bwrap", [tmp_path], "cpu")
     index = bwrapped.index("CUDA_VISIBLE_DEVICES")
     assert bwrapped[index - 1] == "--setenv" and bwrapped[index + 1] == ""
-    assert "CUDA_VISIBLE_DEVICES" not in sandbox.command("bwrap", [tmp_path], "cuda")[:index]
+    on_gpu = sandbox.command("bwrap", [tmp_path], "cuda")
+    assert "CUDA_VISIBLE_DEVICES" not in on_gpu[:index] and on_gpu[on_gpu.index("/sys") - 1] == "--ro-bind-try"
 
 
 def test_a_cuda_visible_machine_grades_the_device_idiom_on_the_cpu(monkeypatch, course, make_submission):

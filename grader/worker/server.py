@@ -208,6 +208,8 @@ def _confine(request: Request, workdir: str) -> None:
     visible = {str(Path(path).parent) for path in request.files.values()}
     readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.inputs] if p]
     writable = [workdir, os.devnull] + (["/tmp"] if request.private_tmp else [])  # bwrap's /tmp is the child's own
+    if request.gpu:  # CUDA opens its device files for writing and drives them with ioctl
+        writable += [str(path) for path in sorted(Path("/dev").glob("nvidia*"))]
     os.environ["TMPDIR"] = tempfile.tempdir = workdir
     landlock.restrict(readable + ["/etc", "/proc", "/sys", "/dev"], writable)
 
