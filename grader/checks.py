@@ -59,7 +59,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
                         max_score=check.points, status=PASS)
     for probe in probes_for_check(spec, check):
         observed = evidence.student.get(probe.id)
-        result.duration += sum(call.get("seconds", 0.0) for call in (observed or {}).get("calls", []))
+        result.duration += _seconds(observed)
         # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
         expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
         if expected is None or expected.get("status") != "ok":
@@ -87,9 +87,16 @@ def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: Func
 def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, expected: dict) -> Verdict:
     if observed is None:
         return Verdict(ERROR, f"{spec.name} was not run (an earlier failure stopped it)")
-    if observed.get("status") == "missing":
-        return Verdict(ERROR, f"{spec.name} could not be loaded: {observed['error']['message']}")
-    for index, (got, wanted) in enumerate(zip(observed["calls"], expected["calls"] or [{}] * len(observed["calls"]))):
+    if isinstance(observed, dict) and observed.get("status") == "missing":
+        error = observed.get("error") if isinstance(observed.get("error"), dict) else {}
+        return Verdict(ERROR, f"{spec.name} could not be loaded: {error.get('message', 'no reason given')}")
+    calls = observed.get("calls") if isinstance(observed, dict) else None
+    wanted_calls = expected["calls"] or [{}] * len(calls or [None])
+    if not (isinstance(calls, list) and all(_well_formed(call, check.probe_kind) for call in calls)
+            and len(calls) == len(wanted_calls)):
+        return Verdict(ERROR, f"{spec.name}'s process did not report every call it was asked to make "
+                              "(code that tampers with the grader in its own process earns nothing from it)")
+    for index, (got, wanted) in enumerate(zip(calls, wanted_calls)):
         if "error" in wanted:
             raise GraderBug(f"the reference raised on {spec.name} ({wanted['error']['message']})")
         verdict = _raised(spec, check, got) or _judge_call(spec, check, got, wanted)
@@ -112,6 +119,39 @@ def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: di
     verdict.graphs = {"yours": mine, "reference": reference, "arguments": spec.parameter_names,
                       "outputs": list(spec.returns)}
     verdict.details += graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
+
+
+_CALL_FIELDS = {"label": str, "output": str, "seconds": (int, float), "identity": list, "changed": list,
+                "parameters_kept": list, "inputs": dict, "inputs_after": dict}
+
+
+def _well_formed(call: Any, probe_kind: str) -> bool:
+    """Whether a call's record has the shape the harness writes for this kind of probe (the student's
+    process writes it, so it is checked before any judge reads it)."""
+    if not isinstance(call, dict) or not all(isinstance(call[key], kind) for key, kind in _CALL_FIELDS.items() if key in call):
+        return False
+    if "error" in call:
+        return _error_shaped(call["error"])
+    if probe_kind == "dataset":
+        parts = call.get("dataset")
+        return isinstance(parts, dict) and all(
+            isinstance(parts.get(part), dict) and ("result" in parts[part] or _error_shaped(parts[part].get("error")))
+            for part in _DATASET_PARTS)
+    arguments = [call.get(key) for key in ("inputs", "inputs_after") if key in call or probe_kind in ("call", "no-autograd")]
+    return "result" in call and all(isinstance(a, dict) and isinstance(a.get("args"), list)
+                                    and isinstance(a.get("kwargs"), dict) for a in arguments)
+
+
+def _error_shaped(error: Any) -> bool:
+    return isinstance(error, dict) and all(isinstance(error.get(key), str) for key in ("type", "message", "traceback"))
+
+
+def _seconds(observed: Any) -> float:
+    """The time the calls of an observation took, as the student's process reports it."""
+    calls = observed.get("calls") if isinstance(observed, dict) else None
+    return sum(call["seconds"] for call in calls or [] if isinstance(call, dict)
+               and isinstance(call.get("seconds"), (int, float)) and not isinstance(call["seconds"], bool)) \
+        if isinstance(calls, list) else 0.0
 
 
 def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:
@@ -355,7 +395,7 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed
         if mistake not in check.mistakes or probe not in observations:
             continue
         wrong = observations[probe]
-        if wrong.get("status") == "ok" and all(
+        if wrong.get("status") == "ok" and len(observed["calls"]) == len(wrong["calls"]) and all(
                 "error" not in theirs and difference(kind, mine, theirs, check) is None
                 for mine, theirs in zip(observed["calls"], wrong["calls"])):
             return mistake

@@ -89,10 +89,9 @@ class Session:
         _note_dependencies(tests, code)
         _note_load_errors(tests, code, response.load_errors)
         warnings = [source.problem for source in code.problems] + code.repetition_notes
-        observed = response.observations
+        fingerprints, trajectories = _class_view_data(self.specs, response.observations, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
-                                fingerprints=footprint.fingerprints(self.specs, observed),
-                                trajectories=footprint.trajectories(self.specs, observed, evidence.reference))
+                                fingerprints=fingerprints, trajectories=trajectories)
 
     def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
@@ -190,6 +189,15 @@ def _judged(spec: FunctionSpec, check, evidence: checks.Evidence, course: Assign
                           f"{INTERNAL_NOTE}: {_bug_report(bug)}")
 
 
+def _class_view_data(specs: list[FunctionSpec], observed: dict, reference: dict) -> tuple[dict, dict]:
+    """The digests and trajectories of the class view; none when the student's observations are too
+    malformed to read (the grade does not depend on them)."""
+    try:
+        return footprint.fingerprints(specs, observed), footprint.trajectories(specs, observed, reference)
+    except Exception:  # noqa: BLE001 - a forged observation must not cost the grade
+        return {}, {}
+
+
 def _bug_report(bug: BaseException) -> str:
     """The exception and where in the grader it was raised."""
     frames = traceback.extract_tb(bug.__traceback__)
@@ -231,6 +239,9 @@ def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> 
 def _note_load_errors(tests: list[TestResult], code: submission.Submission, load_errors: list[dict]) -> None:
     seen = set()
     for error in load_errors:
+        if not (isinstance(error, dict) and isinstance(error.get("file"), str) and isinstance(error.get("line"), int)
+                and isinstance(error.get("error"), str)):
+            continue  # the student's process reports these: a malformed one is ignored
         source = code.by_staged_path(error["file"])
         key = (error["file"], error["line"])
         if source is None or key in seen:

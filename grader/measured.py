@@ -107,7 +107,7 @@ def _transformed(context: Context, probe: str, observed: dict, alternatives: lis
         if not (isinstance(theirs, dict) and theirs.get("status") == "ok" and theirs.get("transform")):
             continue
         pairs = list(zip(observed.get("calls", []), theirs.get("calls", [])))
-        if pairs and all("error" not in mine and "error" not in other and compare.compare(
+        if pairs and len(pairs) == len(theirs.get("calls", [])) == len(observed.get("calls", [])) and all("error" not in mine and "error" not in other and compare.compare(
                 mine.get("result"), other.get("result"), context.check.rtol, context.check.atol,
                 context.check.attributes) is None for mine, other in pairs):
             return Finding([f"measured: the result equals the reference's with {_transform_text(context, theirs['transform'])}"],

@@ -123,3 +123,25 @@ def test_the_class_view_digests_and_names_any_value(value):
     numbers = footprint.numbers(encoded(value))
     assert all(isinstance(number, float) for number in numbers)
     assert len(footprint.number_names(encoded(value))) == len(numbers)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                           max_leaves=8)
+call_keys = st.sampled_from(["label", "output", "seconds", "identity", "changed", "parameters_kept", "error", "inputs",
+                             "inputs_after", "result", "dataset", "finite_difference", "graph"])
+forged_calls = json_values | st.lists(st.dictionaries(call_keys, json_values, max_size=6), max_size=4)
+
+
+@settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_forged_observation_gets_a_verdict_never_an_internal_error(course, reference, data):
+    """The student's process writes its observations: whatever it sends, the verdict is the student's."""
+    pool = itertools.cycle(data.draw(st.lists(forged_calls, min_size=1, max_size=6)))
+    for spec in course.functions:
+        for check in spec.checks:
+            student = {probe.id: {"status": data.draw(st.sampled_from(["ok", "missing", 7])), "calls": next(pool),
+                                  "error": next(pool)} for probe in probes_for_check(spec, check)}
+            result = checks.judge(spec, check, checks.Evidence(student, reference.reference, reference.variants),
+                                  course.catalogue)
+            assert result.status in set(Status) - {Status.INTERNAL} and (result.status == Status.PASS or result.message)

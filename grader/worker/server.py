@@ -108,10 +108,14 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
     current, loading = None, []  # the modules being imported, innermost last
     deadline = time.monotonic() + STARTUP_GRACE + request.timeout
     index = start
+    stopped = ""  # why the child stopped reporting, when it said so itself
     try:
         while True:
             message = stream.next_message(deadline)
-            if message is None or message == "timeout":
+            if message is None or message is TIMED_OUT:
+                break
+            if not _well_formed(message, len(probes)):
+                message = None
                 break
             if "begin" in message:
                 current, loading = message["begin"], []
@@ -129,8 +133,12 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
             elif "done" in message:
                 return len(probes)
             elif "internal_error" in message:
-                raise RuntimeError(f"the grading harness failed in the child process:\n{message['internal_error']}")
-        outcome = EventKind.TIMEOUT if message == "timeout" else EventKind.CRASH
+                if request.trusted:
+                    raise RuntimeError(f"the grading harness failed in the child process:\n{message['internal_error']}")
+                # beside student code, a report of the harness's failure cannot be told from a forged one
+                stopped, message = "its process stopped reporting (the code interfered with the grader there)", None
+                break
+        outcome = EventKind.TIMEOUT if message is TIMED_OUT else EventKind.CRASH
     finally:
         _kill_group(pid)
         status = _reap(pid)
@@ -139,7 +147,7 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
             _kill_user(request.uid)
     function = current or probes[index].function
     module = loading[-1] if loading else None
-    detail = _describe_exit(status) if outcome == EventKind.CRASH else f"{request.timeout:g} s"
+    detail = stopped or (_describe_exit(status) if outcome == EventKind.CRASH else f"{request.timeout:g} s")
     progress.events.append(Event(function, outcome, detail, module))
     if outcome == EventKind.TIMEOUT and module:
         progress.skipped_modules.add(module)
@@ -298,29 +306,49 @@ def _kill_user(uid: int) -> None:
         time.sleep(0.01)
 
 
+TIMED_OUT = object()  # what ``_LineReader`` returns when the deadline passes
+MAX_MESSAGE_BYTES = 64 * 2**20
+
+
 class _LineReader:
-    """Reads JSON lines from a pipe with a deadline; a garbled line counts as a crash."""
+    """Reads JSON lines from a pipe with a deadline; a garbled or oversized line counts as a crash."""
 
     def __init__(self, fd: int):
         self.fd, self.buffer = fd, b""
 
     def next_message(self, deadline: float):
+        """The next message (a dict), ``TIMED_OUT``, or None when the pipe closed or carried garbage."""
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return "timeout"
+                return TIMED_OUT
             ready, _, _ = select.select([self.fd], [], [], remaining)
             if not ready:
-                return "timeout"
+                return TIMED_OUT
             chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
+            if not chunk or len(self.buffer) + len(chunk) > MAX_MESSAGE_BYTES:
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         try:
-            return json.loads(line)
+            message = json.loads(line)
         except ValueError:
             return None
+        return message if isinstance(message, dict) else None
+
+
+def _well_formed(message: dict, probes: int) -> bool:
+    """Whether a child's message has the shape the child writes (student code shares its process)."""
+    index = message.get("index")
+    in_range = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < probes
+    if "begin" in message:
+        return isinstance(message["begin"], str) and in_range
+    if "probe" in message:
+        return (isinstance(message["probe"], str) and in_range and isinstance(message.get("observation"), dict)
+                and isinstance(message.get("load_errors", []), list))
+    if "loading" in message or "loaded" in message:
+        return isinstance(message.get("loading", message.get("loaded")), str)
+    return "done" in message or "internal_error" in message
 
 
 def _kill_group(pid: int) -> None:

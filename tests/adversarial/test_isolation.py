@@ -116,3 +116,27 @@ def test_without_a_namespace_sandbox_landlock_keeps_the_solutions_out_of_reach(c
     activate = by_function(result, "activate")[0]
     assert activate.status == "error" and "PermissionError" in activate.message
     assert all(t.status == "pass" for t in by_function(result, "loss_fn"))
+
+
+FORGERIES = {
+    "replaces the harness's probe runner": (
+        "import grader.worker.harness as _harness\n"
+        "_harness.run_probe = lambda *args, **kwargs: {'status': 'ok', 'calls': []}\n"),
+    "writes a grader failure into its pipe": (
+        "import json as _json, os as _os\n"
+        "for _fd in range(3, 64):\n"
+        "    try:\n"
+        "        _os.write(_fd, (_json.dumps({'internal_error': 'forged'}) + '\\n').encode())\n"
+        "    except OSError:\n"
+        "        pass\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_code_that_tampers_with_the_grader_earns_nothing_and_is_no_grader_error(name, session, make_submission):
+    folder = make_submission({"neuron": {"activate": "def activate(u):\n    return u * 0\n"}})
+    neuron = folder / "neuron.py"
+    neuron.write_text(FORGERIES[name] + neuron.read_text())
+    result = session.grade(folder)
+    assert not result.internal_errors
+    assert all(t.score == 0 for t in by_function(result, "activate"))  # wrong, and the forgery does not help
