@@ -213,6 +213,12 @@ def declaration_problems(course: Assignment) -> list[str]:
             if check.kind == "finite-difference" and course.answer_key is None and check.target not in targets:
                 where = course.targets.name if course.targets else "targets.py (missing)"
                 problems.append(f"{entry}: target {check.target!r} is not a function of {where}")
+        differentiated: dict[str, tuple] = {}  # case -> the target and arguments of the calls' finite differences
+        for check in spec.checks:
+            for case in check.cases if check.kind == "finite-difference" else ():
+                if differentiated.setdefault(case, (check.target, check.wrt)) != (check.target, check.wrt):
+                    problems.append(f"function {spec.name}: two finite-difference checks on case {case!r} with "
+                                    "different targets or wrt: give each its own input case")
         for mistake in spec.hints:
             if mistake not in course.catalogue:
                 problems.append(f"function {spec.name}: hint for unknown mistake {mistake!r}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from grader.assignment import Assignment
 from grader.clusters import Cluster, find_clusters
-from grader.results import PASS
+from grader.results import INTERNAL, PASS
 from grader.similarity import SimilarPair
 
 
@@ -82,7 +82,11 @@ class Tally:
             self.internal_errors[record["id"]] = record["internal_error"]
             return
         self.scores.append(record["score"])
-        failing = [t for t in record["tests"] if t["status"] != PASS]
+        internal = [f"{t['name']}: {t['message']}" for t in record["tests"] if t["status"] == INTERNAL]
+        if internal:  # one check's judging failed: the student stays in the statistics, and is listed
+            self.internal_errors[record["id"]] = "; ".join(internal)
+        failing = [{key: t[key] for key in ("function", "status", "mistake", "message")}
+                   for t in record["tests"] if t["status"] != PASS]
         failed = {t["function"] for t in failing}
         self.passing.update(spec.name for spec in self.assignment.functions if spec.name not in failed)
         self.mistakes.update({t["mistake"] for t in record["tests"] if t["mistake"]})

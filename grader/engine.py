@@ -21,7 +21,7 @@ from grader import checks, footprint, plan, submission
 from grader.assignment import Assignment, FunctionSpec
 from grader.protocol import Event, EventKind, Request, Response
 from grader.reference import ReferenceSource, Solutions
-from grader.results import ERROR, FAIL, INTERNAL, INTERNAL_NOTE, PASS, SubmissionResult, TestResult
+from grader.results import ERROR, FAIL, INTERNAL, PASS, SubmissionResult, TestResult
 from grader.runner import Worker, WorkerDied
 
 
@@ -186,7 +186,7 @@ def _judged(spec: FunctionSpec, check, evidence: checks.Evidence, course: Assign
         return checks.judge(spec, check, evidence, course.catalogue)
     except Exception as bug:  # noqa: BLE001 - contained to this check
         return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, INTERNAL,
-                          f"{INTERNAL_NOTE}: {_bug_report(bug)}")
+                          f"judging this check failed: {_bug_report(bug)}")
 
 
 def _class_view_data(specs: list[FunctionSpec], observed: dict, reference: dict) -> tuple[dict, dict]:

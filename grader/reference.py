@@ -44,10 +44,13 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
                       device: str = "cpu") -> checks.Evidence:
     """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
     with Worker("trusted", device=device) as worker:
-        response = worker.request(plan.reference_request(assignment, seed, only))
-    if response.internal_error or response.events or response.load_errors:
-        problem = response.internal_error or response.events or response.load_errors
-        raise checks.GraderBug(f"the reference run failed: {problem}")
+        request = plan.reference_request(assignment, seed, only)
+        response = worker.request(request)
+    missing = [probe.id for probe in request.probes if plan.VARIANT_SEPARATOR not in probe.id
+               and probe.id not in response.observations]
+    if response.internal_error or response.load_errors or missing:
+        problem = response.internal_error or response.load_errors or f"no observation of {', '.join(missing[:5])}"
+        raise checks.GraderBug(f"the reference run failed: {problem}; events: {response.events}")
     reference, variants = {}, {}
     for key, observation in response.observations.items():
         if plan.VARIANT_SEPARATOR not in key:

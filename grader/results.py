@@ -26,7 +26,8 @@ class TestResult:
 
     ``status`` is ``pass``, ``fail`` (the result is wrong, or the function is not implemented yet),
     ``error`` (the code raised, timed out, crashed or could not be loaded) or ``internal`` (the
-    grader failed while judging this check: a bug, reported as such; the points stay available).
+    grader failed while judging this check: a bug, reported as such; it earns nothing, and the run's
+    exit status and the class summary say so).
     """
 
     name: str
@@ -111,6 +112,6 @@ class SubmissionResult:
     def as_dict(self) -> dict:
         """The document ``check --format json`` prints."""
         document = {"score": self.score, "max_score": self.max_score, "tests": [test.as_dict() for test in self.tests]}
-        if self.internal_errors:
-            document["internal_error"] = "; ".join(self.internal_errors)
+        if self.internal_error:  # the submission could not be graded at all
+            document["internal_error"] = self.internal_error
         return document

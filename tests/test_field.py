@@ -13,6 +13,7 @@ from grader import assignment, checks, compare, runner, sandbox
 from grader.cli import main
 from grader.engine import Session
 from grader.protocol import EventKind, Request, Response
+from grader.reporters import terminal
 from grader.results import INTERNAL
 from grader.runner import WorkerDied
 from tests.conftest import ROOT, by_function
@@ -68,8 +69,9 @@ def test_a_judging_failure_is_contained_to_its_check_and_reported_as_the_graders
     internal = [t for t in result.tests if t.status == INTERNAL]
     assert internal and all(t.check == "differentiable" for t in internal)
     assert all(t.status == "pass" for t in result.tests if t.check != "differentiable")
-    assert "INTERNAL ERROR in the grader" in internal[0].message and "ZeroDivisionError" in internal[0].message
-    assert result.internal_errors and result.as_dict()["internal_error"]
+    assert "judging this check failed" in internal[0].message and "ZeroDivisionError" in internal[0].message
+    assert "INTERNAL ERROR in the grader (not your fault; please report it): judging" in terminal.render(result)
+    assert result.internal_errors and {"internal"} <= {test["status"] for test in result.as_dict()["tests"]}
 
 
 def _course_copy(tmp_path, edit=lambda text: text):

@@ -17,7 +17,7 @@ from grader.reporters import graph_figure, plots
 from grader.results import PASS
 
 REPORT_FILE = "report.html"
-BLOCK_LABELS = ("FAIL:", "ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:",
+BLOCK_LABELS = ("FAIL:", "ERROR:", "INTERNAL ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:",
                 "your graph:", "reference graph:", "graph cut:")
 
 

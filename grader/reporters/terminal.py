@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from grader.results import INTERNAL_NOTE, NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
+from grader.results import INTERNAL, INTERNAL_NOTE, NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
 
 STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "internal": "INTERNAL ERROR"}
 OUTPUT_LINES = 15
@@ -37,8 +37,11 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
         lines.append(_heading("Short summary", markdown))
         bullet = "- " if markdown else ""
         lines += [f"{bullet}{STATUS_MARK[t.status]} {t.name}" + (f" [{t.mistake}]" if t.mistake else "") for t in failures]
-    percent = 100 * result.score / result.max_score if result.max_score else 0.0
-    lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
+    if result.internal_error and not result.tests:
+        lines += ["", "Total: not graded (an internal grader error stopped it)"]
+    else:
+        percent = 100 * result.score / result.max_score if result.max_score else 0.0
+        lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
     return "\n".join(lines) + "\n"
 
 
@@ -60,7 +63,8 @@ def _failure(test: TestResult, markdown: bool) -> list[str]:
     where = f" ({test.location})" if test.location else ""
     title = f"### {test.name}{where}" if markdown else f"___ {test.name}{where} ___"
     first, *rest = test.explanation
-    body = [f"{STATUS_MARK[test.status]}: {first}", *rest]
+    mark = INTERNAL_NOTE if test.status == INTERNAL else STATUS_MARK[test.status]
+    body = [f"{mark}: {first}", *rest]
     if test.output.strip():
         shown = test.output.rstrip().splitlines()
         body += ["captured output:"] + ["  " + line for line in shown[:OUTPUT_LINES]]

@@ -107,10 +107,11 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
         target = resolver.get(probe.function, probe.use)
     except BaseException as error:  # noqa: BLE001
         return {"status": "missing", "error": _error(error, resolver.finder)}
+    seed_global_generators(seed, probe.case)
     if probe.kind == ProbeKind.DATASET:
         return _observe_dataset(target, resolver.finder)
     calls = course.build(probe.case, seed)
-    seed_global_generators(seed, probe.case)
+    seed_global_generators(seed, probe.case)  # the same draws whatever building the inputs took
     if probe.transform:  # the reference on calls transformed as a classic slip would
         calls = transforms.transformed(calls, probe.transform)
         if calls is None:
@@ -263,12 +264,12 @@ def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFi
     described: dict[str, Any] = {}
 
     def scalar(values: list) -> torch.Tensor:
-        return gradients.weighted_sum(function(*values))
+        return gradients.weighted_sum(function(*values, **call.kwargs))
 
     def measure() -> dict:
         leaves = [a.requires_grad_(True) if i in positions else a for i, a in enumerate(args)]
         with graph.CutRecorder() as recorder:
-            output = function(*leaves)
+            output = function(*leaves, **call.kwargs)
         described["graph"] = graph.describe(output, leaves, positions, recorder.cuts)
         total = gradients.weighted_sum(output)
         if not total.requires_grad:
@@ -279,10 +280,10 @@ def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFi
         plain = [a.detach() if gradients.is_float_tensor(a) else a for a in leaves]
         return {"graph": "ok", "autograd": autograd, **gradients.finite_differences(scalar, plain, positions, DIFFERENTIABLE_EPS)}
 
-    record = _call(measure, Call([]), finder)
+    record = _call(measure, Call([], label=call.label), finder)
     if "value" in record:
         record["result"] = record.pop("value")
-    record["inputs"] = _encode_args(call.args, {})
+    record["inputs"] = _encode_args(call.args, call.kwargs)
     if described.get("graph"):
         record["graph"] = described["graph"]
     return record

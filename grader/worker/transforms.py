@@ -38,10 +38,13 @@ def _arguments(args: list, transform: str) -> list | None:
     return None
 
 
+MAX_COLUMN = 2048  # an (N, 1) column against (N,) makes N x N values: the reference must not run out of memory
+
+
 def _as_column(args: list, index: int) -> list | None:
     """Argument ``index`` as a column, when it is a vector as long as another tensor argument's first dimension."""
     vector = args[index]
-    if not (isinstance(vector, torch.Tensor) and vector.dim() == 1 and len(vector) >= 2):
+    if not (isinstance(vector, torch.Tensor) and vector.dim() == 1 and 2 <= len(vector) <= MAX_COLUMN):
         return None
     if not any(isinstance(arg, torch.Tensor) and arg.dim() >= 1 and arg.shape[0] == len(vector)
                for position, arg in enumerate(args) if position != index):
