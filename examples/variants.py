@@ -120,6 +120,10 @@ WRONG_VARIANTS = {
         def loss_fn(y_pred, y):
             return ((y_pred - y) ** 2).sum()
         """}}, "loss_fn", "returns", "sum-instead-of-mean"),
+    "loss not squared": ({"neuron": {"loss_fn": """
+        def loss_fn(y_pred, y):
+            return torch.sum(y_pred - y) / len(y)
+        """}}, "loss_fn", "returns", "missing-square"),
     "gradient sum": ({"backprop": {"gradient": """
         def gradient(W, b, X, y):
             s = model(X, W, b)

@@ -290,14 +290,11 @@ def _argument(entry: dict, names: tuple[str, ...], where: str) -> int:
 
 
 def find(start: Path | None = None) -> Path:
-    """The ``assignment.toml`` of the course: in ``start`` (default: the working folder) or one above it,
-    else the one beside this package's source tree."""
+    """The ``assignment.toml`` of the course: in ``start`` (default: the working folder) or one above it."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "assignment.toml"
         if candidate.is_file():
             return candidate
-    bundled = Path(__file__).resolve().parent.parent / "assignment.toml"
-    if bundled.is_file():
-        return bundled
-    raise AssignmentError("no assignment.toml here or above; pass --assignment PATH")
+    raise AssignmentError(f"no course here: no assignment.toml in {here} or above it. Run autograde inside the "
+                          "course's folder (or the student release), or pass --assignment COURSE")

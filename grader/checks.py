@@ -116,9 +116,16 @@ def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: di
     mine, reference = graph_text.checked(got.get("graph")), graph_text.checked(wanted.get("graph"))
     if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
         return
+    lines = graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
+    drawn: dict[str, list[str]] = {}
+    for line in lines:
+        label, _, text = line.partition(":")
+        drawn.setdefault(label, []).append(text.strip())
+    if drawn.get("your graph") == drawn.get("reference graph") and "graph cut" not in drawn:
+        return  # the graphs agree: the failure lies in the values, which the lines above show
     verdict.graphs = {"yours": mine, "reference": reference, "arguments": spec.parameter_names,
                       "outputs": list(spec.returns)}
-    verdict.details += graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
+    verdict.details += lines
 
 
 _CALL_FIELDS = {"label": str, "output": str, "seconds": (int, float), "identity": list, "changed": list,
@@ -164,7 +171,8 @@ def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:
     if check.kind == "no-autograd":
         return Verdict(FAIL, f"raised with autograd switched off: {error['message']}",
                        "autograd-in-manual-gradient", [error["traceback"]])
-    mistake = diagnosis.from_error(error["message"], training=check.kind in ("training", "leaf-parameters"))
+    mistake = diagnosis.from_error(error["message"], training=check.kind in ("training", "leaf-parameters"),
+                                   autograd=check.kind in ("differentiable", "backward"))
     if check.kind == "backward" and mistake is None:
         mistake = "wrong-backward" if "backward" in error.get("traceback", "") else None
     return Verdict(ERROR, f"raised {error['message']}", mistake, [error["traceback"]], got.get("output", ""))
@@ -269,6 +277,9 @@ def _differentiable(measured: Any) -> Verdict:
         return Verdict(FAIL, "autograd could not be measured through it")
     if measured.get("graph") == "broken":
         return Verdict(FAIL, "its result does not require grad: the autograd graph is broken", "graph-broken")
+    if measured.get("graph") == "not-a-tensor":
+        return Verdict(FAIL, f"returned a {str(measured.get('returned'))[:40]}, not a tensor: no gradient can flow "
+                             "back through it", "graph-broken")
     slopes = _slopes(measured)
     for index, item in enumerate(_items(measured.get("autograd"))):
         error, _ = _slope_error(item, *(values[index] if index < len(values) else None for values in slopes))

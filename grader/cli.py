@@ -28,8 +28,16 @@ CHECK_FORMATS = {
 }
 
 
+ASSIGNMENT_OPTION = click.option(
+    "--assignment", "assignment_path", type=click.Path(exists=True, path_type=Path), default=None, metavar="COURSE",
+    help="The course: its folder or its assignment.toml (default: the one in the working folder or above).")
+
+
 def _load_assignment(path: Path | None) -> assignment.Assignment:
+    """The course named by --assignment (a folder or its assignment.toml), or found from the working folder."""
     try:
+        if path is not None and path.is_dir():
+            path = path / "assignment.toml"
         return assignment.load(path or assignment.find())
     except assignment.AssignmentError as error:
         raise click.UsageError(str(error)) from error
@@ -97,8 +105,7 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Seed of the random inputs (default: a fresh one).")
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True,
               help="Isolation of student code.")
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="The assignment.toml (default: found from the working folder).")
+@ASSIGNMENT_OPTION
 @click.option("--watch", is_flag=True, help="Stay running; re-grade (same inputs) whenever a file of PATH changes.")
 @DEVICE_OPTION
 def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | None, sandbox_mode: str,
@@ -154,7 +161,7 @@ def _watch(session: Session, path: Path, render) -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True,
               help="auto needs bubblewrap; grading without a sandbox needs --sandbox process.")
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@ASSIGNMENT_OPTION
 @DEVICE_OPTION
 def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, resume: bool, shard: batch.Shard | None,
           output_format: str, sandbox_mode: str, assignment_path: Path | None, device: str) -> None:
@@ -195,7 +202,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
 @click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("grades"), show_default=True)
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@ASSIGNMENT_OPTION
 def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_path: Path | None) -> None:
     """Combine the --out folders of `autograde grade --shard` runs into one gradebook and report in OUT."""
     course = _load_assignment(assignment_path)
@@ -217,7 +224,7 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
 
 @main.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@ASSIGNMENT_OPTION
 def report(out: Path, assignment_path: Path | None) -> None:
     """Rebuild the class report OUT/report.html from a graded output folder OUT, without re-grading."""
     if not (out / gradebook.RESULTS_LINES).exists():
@@ -229,7 +236,7 @@ def report(out: Path, assignment_path: Path | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the student bundle here (stubs, declarations, answer key; no solution code).")
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeded input sets in the answer key.")
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@ASSIGNMENT_OPTION
 def release(out: Path | None, seeds: int, assignment_path: Path | None) -> None:
     """Generate exercises/ from solutions/; with --out, also write the student bundle."""
     course = _load_assignment(assignment_path)
@@ -249,7 +256,7 @@ def release(out: Path | None, seeds: int, assignment_path: Path | None) -> None:
 
 @main.command()
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True)
-@click.option("--assignment", "assignment_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@ASSIGNMENT_OPTION
 @click.option("--seed", "fixed_seeds", type=int, multiple=True, help="Validate on this seed (repeatable).")
 @click.option("--seeds", "seed_count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Validate on this many random seeds (each is printed, to repeat it with --seed).")

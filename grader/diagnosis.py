@@ -114,17 +114,25 @@ def _factors(declared: object) -> tuple[float | str, ...]:
     return tuple(item if item == "N" else float(item) for item in listed)
 
 
-_CUDA = re.compile(r"CUDA|cuda|NVIDIA driver|Torch not compiled with CUDA", re.ASCII)
+_CUDA = re.compile(r"No CUDA GPUs are available|Torch not compiled with CUDA|Found no NVIDIA driver|"
+                   r"no CUDA-capable device|CUDA driver version is insufficient", re.IGNORECASE)
 _NON_LEAF = re.compile(r"does not require grad|\.grad attribute of a Tensor that is not a leaf|"
                        r"unsupported operand type\(s\) for \*: '(float|int)' and 'NoneType'|"
                        r"a leaf Variable that requires grad is being used in an in-place operation|"
                        r"can't optimize a non-leaf Tensor")
 
 
-def from_error(message: str, training: bool) -> str | None:
-    """A mistake recognisable from an exception message alone, if any."""
-    if _CUDA.search(message) and "torch.cuda.is_available" not in message:
+_GRAPH_CUT = re.compile(r"Can't call numpy\(\) on Tensor that requires grad|"
+                        r"element 0 of tensors does not require grad and does not have a grad_fn")
+
+
+def from_error(message: str, training: bool, autograd: bool = False) -> str | None:
+    """A mistake recognisable from an exception message alone, if any (``training``: the check trains;
+    ``autograd``: the check differentiates through the function)."""
+    if _CUDA.search(message):
         return "hard-coded-cuda"
     if training and _NON_LEAF.search(message):
         return "non-leaf-update"
+    if autograd and _GRAPH_CUT.search(message):
+        return "graph-broken"
     return None

@@ -64,7 +64,8 @@ class Session:
             submission.clear(stage)
 
     def _grade(self, path: Path, stage: Path, worker: Worker, worker_index: int) -> SubmissionResult:
-        code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage)
+        code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage,
+                               {spec.name: spec.module for spec in self.assignment.functions})
         uid = STUDENT_UID_BASE + worker_index
         if os.geteuid() == 0:
             _give(stage, uid)
@@ -91,7 +92,7 @@ class Session:
         warnings = [source.problem for source in code.problems] + code.repetition_notes
         fingerprints, trajectories = _class_view_data(self.specs, response.observations, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
-                                fingerprints=fingerprints, trajectories=trajectories)
+                                fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name)
 
     def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
@@ -227,12 +228,19 @@ def _locate(test: TestResult, code: submission.Submission) -> None:
 
 
 def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> None:
+    """A failing function that uses another failing one says so. A diagnosis measured on its result is then
+    withdrawn (what was measured stays): the slip it would name is likely the other function's, and the
+    class summary would count it as a mistake of its own."""
     failing = {test.function for test in tests if test.status != PASS}
     for test in tests:
         definition = code.definitions.get(test.function)
         if test.status == PASS or definition is None:
             continue
-        for name in sorted(definition.calls & failing):
+        uses = sorted(definition.calls & failing)
+        if uses and test.mistake and any(line.startswith("measured:") for line in test.details):
+            test.mistake, test.hint = None, ""
+            test.details = [line for line in test.details if not line.startswith("diagnosis:")]
+        for name in uses:
             test.details.append(f"note: {test.function} uses your {name}, which fails its own checks: fix {name} first")
 
 

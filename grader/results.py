@@ -79,6 +79,7 @@ class SubmissionResult:
     internal_error: str | None = None
     fingerprints: dict[str, str] = field(default_factory=dict)  # function -> digest of everything it returned
     trajectories: dict[str, dict] = field(default_factory=dict)  # training function -> labels, got, expected
+    course: str = ""  # the name of the course it was graded against
 
     @property
     def score(self) -> float:

@@ -106,8 +106,12 @@ def module_name(path: Path) -> str:
     return name if name and not name[0].isdigit() else f"m_{name}"
 
 
-def load(root: Path, contract: set[str], stage: Path) -> Submission:
-    """Read every file of the submission, find the contract's definitions and stage the modules."""
+def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | None = None) -> Submission:
+    """Read every file of the submission, find the contract's definitions and stage the modules.
+
+    A name defined in several files is taken from the module the exercise names for it (``modules``:
+    name -> module, ``neuron`` for ``neuron.py``), else from the first file (shallowest, then by name).
+    """
     stage.mkdir(parents=True, exist_ok=True)
     files: list[SourceFile] = []
     taken: set[str] = set()
@@ -129,7 +133,8 @@ def load(root: Path, contract: set[str], stage: Path) -> Submission:
             source.problem = f"syntax error at {source.locate(line)}: {message}"
         source.staged = stage / f"{module}.py"
         source.staged.write_text(text, encoding="utf-8")
-    every = _definitions(files, contract)
+    every = {name: sorted(found, key=lambda d: d.source.module != (modules or {}).get(name))
+             for name, found in _definitions(files, contract).items()}
     return Submission(root, files, {name: found[0] for name, found in every.items()}, stage,
                       {name: found for name, found in every.items() if len({d.source.path for d in found}) > 1})
 

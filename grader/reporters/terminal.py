@@ -13,7 +13,8 @@ OUTPUT_LINES = 15
 def render(result: SubmissionResult, markdown: bool = False) -> str:
     """The full report as text (or Markdown, for feedback files)."""
     lines = [f"# autograde: {result.submission}" if markdown else f"autograde check {result.submission}",
-             f"random inputs seed: {result.seed} (rerun with --seed {result.seed} to get the same inputs)", ""]
+             f"random inputs seed: {result.seed} (rerun with --seed {result.seed} to get the same inputs)"]
+    lines += [f"course: {result.course}", ""] if result.course else [""]
     if result.internal_error:
         lines += [f"{INTERNAL_NOTE}:", result.internal_error, ""]
     lines += [f"warning: {warning}" for warning in result.warnings]

@@ -271,6 +271,8 @@ def _observe_differentiable(function: Callable, call: Call, finder: SubmissionFi
         with graph.CutRecorder() as recorder:
             output = function(*leaves, **call.kwargs)
         described["graph"] = graph.describe(output, leaves, positions, recorder.cuts)
+        if not isinstance(output, torch.Tensor):  # a number or an array: nothing autograd can flow through
+            return {"graph": "not-a-tensor", "returned": type(output).__name__}
         total = gradients.weighted_sum(output)
         if not total.requires_grad:
             return {"graph": "broken"}
