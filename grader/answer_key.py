@@ -16,7 +16,7 @@ from grader import __version__, checks
 from grader.assignment import Assignment
 from grader.reference import compute_reference
 
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: the release ships the course's inputs.py, which the key's cases name
 _DROPPED = ("output", "inputs", "label")  # not needed to judge; keeps the key small and free of prints
 
 

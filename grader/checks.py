@@ -281,7 +281,7 @@ def _differentiable(measured: Any) -> Verdict:
         return Verdict(FAIL, f"returned a {str(measured.get('returned'))[:40]}, not a tensor: no gradient can flow "
                              "back through it", "graph-broken")
     slopes = _slopes(measured)
-    for index, item in enumerate(_items(measured.get("autograd"))):
+    for index, item in enumerate(compare.items_of(measured.get("autograd"))):
         error, _ = _slope_error(item, *(values[index] if index < len(values) else None for values in slopes))
         if not error <= DIFFERENTIABLE_THRESHOLD:
             return Verdict(FAIL, f"autograd's gradient for input {index + 1} differs from finite differences "
@@ -291,16 +291,9 @@ def _differentiable(measured: Any) -> Verdict:
     return Verdict()
 
 
-def _items(value: Any) -> list:
-    """The items of an encoded tuple or list; a single value as a list of one."""
-    if isinstance(value, dict) and value.get("type") in ("tuple", "list"):
-        return value.get("items", [])
-    return [value]
-
-
 def _slopes(observation: dict) -> list[list]:
     """The central, forward and backward differences of an observation, item by item."""
-    return [_items(observation.get(name)) for name in ("central", "forward", "backward")]
+    return [compare.items_of(observation.get(name)) for name in ("central", "forward", "backward")]
 
 
 def _slope_error(item: Any, central: Any, forward: Any, backward: Any) -> tuple[float, np.ndarray | None]:
@@ -318,7 +311,7 @@ def _slope_error(item: Any, central: Any, forward: Any, backward: Any) -> tuple[
 
 def _leaf_parameters(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict:
     result = got.get("result")
-    returned = _items(result) if isinstance(result, dict) and result.get("type") in ("tuple", "list") else [result]
+    returned = compare.items_of(result) if isinstance(result, dict) and result.get("type") in ("tuple", "list") else [result]
     identity = got.get("identity", [])
     kept = got.get("parameters_kept", [])
     for position in check.parameters:
@@ -357,7 +350,7 @@ def _finite_difference(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: 
     if mine is None:
         return Verdict(FAIL, "returned None", "no-return")
     slopes = _slopes(expected)
-    mine_items = _items(mine) if len(slopes[0]) > 1 or check.kind == "backward" else [mine]
+    mine_items = compare.items_of(mine) if len(slopes[0]) > 1 or check.kind == "backward" else [mine]
     if len(mine_items) != len(slopes[0]):
         return Verdict(FAIL, f"returned {len(mine_items)} values, expected {len(slopes[0])}")
     names = _gradient_names(spec, check, len(slopes[0]))

@@ -76,6 +76,20 @@ def readable(values: np.ndarray) -> str:
     return np.array2string(values, separator=", ", max_line_width=10**6, formatter={"float_kind": lambda v: f"{v:.6g}"})
 
 
+def items_of(value: Any) -> list:
+    """The items of an encoded tuple or list; any other value as a list of one."""
+    if isinstance(value, dict) and value.get("type") in ("tuple", "list") and isinstance(value.get("items"), list):
+        return value["items"]
+    return [value]
+
+
+def is_whole_factor(factor: float) -> bool:
+    """A whole factor or its inverse, up to 1000 (3, 2, 1/2): the only factors worth naming between two single
+    numbers, which always have some ratio."""
+    whole = factor if abs(factor) >= 1 else 1 / factor
+    return abs(whole) <= 1000 and abs(whole - round(whole)) <= 1e-3 * abs(whole)
+
+
 def numeric(value: Any) -> np.ndarray | None:
     """A number, or a tensor of one element, as an array; None for anything else.
 
@@ -196,8 +210,8 @@ def difference_note(got: np.ndarray, expected: np.ndarray, rtol: float, atol: fl
 def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:
     """``every value is 3 times the expected one`` when the two differ by one constant factor.
 
-    For a single number, only a whole factor or its inverse (12, 2, 1/2) is named: any two numbers
-    have some ratio, and only such factors point at a mistake (a sum of 12 samples, a missing 2).
+    For a single number, only a whole factor or its inverse (``is_whole_factor``) is named: any two
+    numbers have some ratio, and only such factors point at a mistake (a sum over N samples, a missing 2).
     A factor of 0 (a result of zeros) or one that is not finite is never named.
     """
     factor = constant_factor(got, expected)
@@ -205,10 +219,7 @@ def ratio_note(got: np.ndarray, expected: np.ndarray) -> str:
         return ""
     if got.size > 1:
         return f"every value is {factor:.4g} times the expected one"
-    whole = factor if abs(factor) >= 1 else 1 / factor
-    if abs(whole - round(whole)) <= 1e-3 * abs(whole):
-        return f"{factor:.4g} times the expected value"
-    return ""
+    return f"{factor:.4g} times the expected value" if is_whole_factor(factor) else ""
 
 
 def constant_factor(got: np.ndarray, expected: np.ndarray) -> float | None:

@@ -89,13 +89,12 @@ def fingerprints(specs: list[FunctionSpec], observations: dict[str, dict]) -> di
     return digests
 
 
-def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], reference: dict[str, dict],
-                 training_kind: str = "training") -> dict[str, dict]:
+def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], reference: dict[str, dict]) -> dict[str, dict]:
     """For each training check's first input case: the call labels, and what the student's and the
     reference's calls returned, as flat lists of numbers (non-finite values become None)."""
     found = {}
     for spec in specs:
-        check = next((c for c in spec.checks if c.kind == training_kind), None)
+        check = next((c for c in spec.checks if c.kind == "training"), None)
         if check is None:
             continue
         probe = probes_for_check(spec, check)[0].id

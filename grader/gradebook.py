@@ -50,8 +50,7 @@ class Gradebook:
         for record in (iter_records(out) if resume else ()):
             self._count(record)
         mode = "a" if resume else "w"
-        (out / RUN_FILE).write_text(json.dumps({"seed": seed, "assignment": assignment.name,
-                                                "max_score": assignment.max_score}))
+        (out / RUN_FILE).write_text(json.dumps({"seed": seed, "assignment": assignment.name}))
         self._lines = open(out / RESULTS_LINES, mode, encoding="utf-8")
         fresh_csv = not resume or not (out / "grades.csv").exists()
         self._csv_file = open(out / "grades.csv", mode if not fresh_csv else "w", newline="", encoding="utf-8")

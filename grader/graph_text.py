@@ -1,7 +1,7 @@
 """An autograd graph described by a worker (``grader/worker/graph.py``) as feedback text, for example:
 
-    your graph:      result <- [cut: .item()] <- MeanBackward0 <- PowBackward0 <- SubBackward0 <- [y_pred (12,), y (12,)]
-    reference graph: result <- MeanBackward0 <- PowBackward0 <- SubBackward0 <- [y_pred (12,), y (12,)]
+    your graph:      result <- [cut: .item()] <- MeanBackward0 <- PowBackward0 <- SubBackward0 <- [a (5,), b (5,)]
+    reference graph: result <- MeanBackward0 <- PowBackward0 <- SubBackward0 <- [a (5,), b (5,)]
     graph cut:       .item() on the output of MeanBackward0 leaves the graph: the result does not require grad
 
 Each output reads as its longest chain of ``grad_fn`` nodes back to a leaf (repeats folded:

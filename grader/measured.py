@@ -85,17 +85,11 @@ def _compared(check: CheckSpec, mine: dict, theirs: dict) -> tuple[Any, Any]:
     if check.kind not in ("finite-difference", "backward"):
         return mine.get("result"), theirs.get("result")
     central = (theirs.get("finite_difference") or {}).get("central")
-    items = _items(central)
+    items = compare.items_of(central)
     got = mine.get("result")
     if len(items) > 1 or check.kind == "backward":
         return got, {"type": "tuple", "items": items, "length": len(items)}
     return got, central
-
-
-def _items(value: Any) -> list:
-    if isinstance(value, dict) and value.get("type") in ("tuple", "list") and isinstance(value.get("items"), list):
-        return value["items"]
-    return [value]
 
 
 # --- automatic variants: the reference on transformed calls ---
@@ -177,7 +171,7 @@ def _paired(got: Any, wanted: Any) -> list[tuple[Any, Any]] | None:
     if isinstance(wanted, dict) and wanted.get("type") in ("tuple", "list"):
         if not (isinstance(got, dict) and got.get("type") in ("tuple", "list")):
             return None
-        mine, theirs = _items(got), _items(wanted)
+        mine, theirs = compare.items_of(got), compare.items_of(wanted)
         return list(zip(mine, theirs)) if len(mine) == len(theirs) else None
     return [(got, wanted)]
 
@@ -210,7 +204,7 @@ def _item(context: Context, got: Any, wanted: Any) -> _Item | None:
         if np.allclose(mine, theirs, rtol=rtol, atol=atol):
             return _Item(True)
         factor = compare.constant_factor(mine, theirs)
-        if factor is not None and (mine.size > 1 or _whole(factor) or _factor_mistake(context, factor)):
+        if factor is not None and (mine.size > 1 or compare.is_whole_factor(factor) or _factor_mistake(context, factor)):
             return _Item(False, _factor_text(context, factor, mine.size), factor)
         if mine.ndim == 2 and mine.shape[0] == mine.shape[1] and np.allclose(mine, theirs.T, rtol=rtol, atol=atol):
             return _Item(False, "the expected matrix transposed", mistake="transposed-result")
@@ -256,12 +250,6 @@ def _factor_text(context: Context, factor: float, size: int) -> str:
     if size > 1:
         return f"every value is {factor:.4g} times the expected one{meaning}"
     return f"{factor:.4g} times the expected value{meaning}"
-
-
-def _whole(factor: float) -> bool:
-    """A whole factor or its inverse (12, 2, 1/2), the only ones worth naming for a single number."""
-    whole = factor if abs(factor) >= 1 else 1 / factor
-    return abs(whole) <= 1000 and abs(whole - round(whole)) <= FACTOR_RTOL
 
 
 def _same(factor: float, value: float) -> bool:
@@ -319,7 +307,7 @@ def _step(context: Context, where: str, step: np.ndarray, right_step: np.ndarray
         return Finding([f"measured: {where}: its step is the reference's step plus the previous step"],
                        declared or "accumulated-steps")
     factor = compare.constant_factor(step, right_step)
-    if factor is not None and (step.size > 1 or _whole(factor) or _factor_mistake(context, factor, True)):
+    if factor is not None and (step.size > 1 or compare.is_whole_factor(factor) or _factor_mistake(context, factor, True)):
         way = ": the opposite direction" if factor < 0 else ""
         return Finding([f"measured: {where}: its step is {factor:.4g} times the reference's step{way}"],
                        _factor_mistake(context, factor, True) or "scaled-step")
@@ -336,9 +324,9 @@ def _parameters(call: dict, first: dict, before: bool = False, reference: dict |
     Which items count is decided on the reference's first call (``reference``) or the call itself."""
     arguments = first.get("inputs", {}).get("args", []) if isinstance(first.get("inputs"), dict) else []
     shapes = [tuple(a["shape"]) if compare.is_tensor(a) else None for a in arguments]
-    template = _items((reference or call).get("result"))
+    template = compare.items_of((reference or call).get("result"))
     values, used = [], set()
-    for position, item in enumerate(_items(call.get("result"))):
+    for position, item in enumerate(compare.items_of(call.get("result"))):
         wanted = template[position] if position < len(template) else None
         slot = next((i for i, shape in enumerate(shapes) if i not in used and compare.is_tensor(wanted)
                      and shape == tuple(wanted.get("shape", ()))), None)

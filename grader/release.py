@@ -117,12 +117,16 @@ def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
     for notebook in sorted(assignment.solutions.glob("*.ipynb")):
         stub_notebook(notebook, out / "exercises" / notebook.name)
     declarations = (assignment.root / "assignment.toml").read_text(encoding="utf-8")
-    declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key|inputs|targets)\s*=.*\n", "", declarations)
+    declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key|inputs|targets)\s*=.*\r?\n", "", declarations)
     settings = 'answer_key = "answer-key.json"\n'
     if assignment.inputs is not None:  # the input builders go with the students' check; the targets do not
         shutil.copyfile(assignment.inputs, out / "inputs.py")
         settings += 'inputs = "inputs.py"\n'
-    declarations = declarations.replace("[assignment]\n", "[assignment]\n" + settings, 1)
+    header = re.compile(r"(?m)^\[assignment\][ \t]*(#.*)?\r?\n")
+    if header.search(declarations):
+        declarations = header.sub(lambda match: match.group(0) + settings, declarations, count=1)
+    else:
+        declarations = "[assignment]\n" + settings + "\n" + declarations
     (out / "assignment.toml").write_text(declarations, encoding="utf-8")
     key = answer_key.build(assignment, seeds)
     (out / "answer-key.json").write_text(json.dumps(key), encoding="utf-8")

@@ -69,6 +69,8 @@ class Worker:
         except (BrokenPipeError, OSError, ValueError):
             message = None
         if not isinstance(message, dict):
+            if self.process.poll() is None:  # alive but talking nonsense: it cannot be trusted with more
+                self.process.kill()
             code = self.process.wait()
             self.start()
             raise WorkerDied(f"the grading process ended (exit status {code}) while running "
