@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import queue
 import tempfile
+import warnings
 import zlib
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -74,7 +75,11 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                     on_result(entry.student)
             finally:
                 book.finish()
-        similar_code = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
+        try:
+            similar_code = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
+        except Exception as error:  # noqa: BLE001 - the grades have landed; the summary goes on without pairs
+            warnings.warn(f"similar code was not compared: {type(error).__name__}: {error}", stacklevel=1)
+            similar_code = []
         return book.tally.summary(found.unrecognised, similar_code)
 
 

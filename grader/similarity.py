@@ -26,6 +26,7 @@ NOISE = 25  # k-gram length in tokenised characters: shorter matches are noise (
 GUARANTEE = 30  # a match at least this long is always found (sets the winnowing window)
 FUNCTION_SIMILARITY = 0.5  # a function is concerned when at least half its fingerprints are shared
 MIN_SHARED = 5  # ... and at least this many: a one-line body everyone writes is no evidence
+COMMON = (10, 0.1)  # a fingerprint more than 10 students and 10% of the class have is an idiom (MOSS's -m)
 
 Prints = dict[str, frozenset[int]]  # contract function -> its winnowed fingerprints
 
@@ -74,7 +75,9 @@ def similar_pairs(prints: dict[str, Prints]) -> list[SimilarPair]:
         for name, hashes in prints[student].items():
             for fingerprint in hashes:
                 owners[name, fingerprint].append(student)
-    shared = Counter(pair for students in owners.values() for pair in combinations(students, 2))
+    common = max(COMMON[0], int(COMMON[1] * len(prints)))
+    shared = Counter(pair for students in owners.values() if len(students) <= common
+                     for pair in combinations(students, 2))
     del owners
     pairs = []
     for (first, second), count in shared.items():
