@@ -110,7 +110,7 @@ def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | 
     """Read every file of the submission, find the contract's definitions and stage the modules.
 
     A name defined in several files is taken from the module the exercise names for it (``modules``:
-    name -> module, ``neuron`` for ``neuron.py``), else from the first file (shallowest, then by name).
+    name -> module, ``layers`` for ``layers.py``), else from the first file (shallowest, then by name).
     """
     stage.mkdir(parents=True, exist_ok=True)
     files: list[SourceFile] = []
