@@ -21,8 +21,8 @@ from pathlib import Path
 
 import nbformat
 
-from benchmarks.make_class import as_notebook, variant_changes
 from examples.variants import build_submission
+from benchmarks.make_class import as_notebook, variant_changes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ("neuron", "backprop", "autograd_loop", "autograd_basics")

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 from grader import assignment
 from grader.engine import Session
-from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from examples.variants import build_submission
 from grader import assignment
 from grader.engine import Session
-from examples.variants import build_submission
 
 # Property tests draw the same examples on every run: CI stays deterministic, and no example database is written.
 settings.register_profile("autograde", derandomize=True, database=None)

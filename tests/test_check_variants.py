@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import by_function
 from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS
+from tests.conftest import by_function
 
 
 @pytest.mark.parametrize("name", sorted(CORRECT_VARIANTS))

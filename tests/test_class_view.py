@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission, replace_function
 from grader import similarity
 from grader.batch import grade_class
 from grader.clusters import find_clusters
@@ -21,7 +22,6 @@ from grader.class_summary import summarise
 from grader.reporters import summary as summary_report
 from grader.results import NOT_IMPLEMENTED
 from tests.conftest import SEED
-from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission, replace_function
 
 MODULES = ("neuron", "backprop", "autograd_loop", "autograd_basics")
 LOSS_SUM = WRONG_VARIANTS["loss sum"][0]

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from examples.variants import build_submission
 from grader import answer_key, assignment
 from grader.engine import Session
 from grader.release import write_bundle
 from tests.conftest import ROOT, by_function
-from examples.variants import build_submission
 
 COURSE = ROOT / "examples" / "autograd-functions"
 SEED = 8128

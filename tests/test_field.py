@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from examples.variants import build_submission
 from grader import assignment, checks, compare, runner, sandbox
 from grader.cli import main
 from grader.engine import Session
@@ -17,7 +18,6 @@ from grader.reporters import terminal
 from grader.results import INTERNAL
 from grader.runner import WorkerDied
 from tests.conftest import ROOT, by_function
-from examples.variants import build_submission
 
 CRASHED_THE_GRADER = {
     "model without the bias": {"neuron": {"model": """

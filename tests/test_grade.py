@@ -13,10 +13,10 @@ import zipfile
 
 import pytest
 
+from examples.variants import WRONG_VARIANTS, build_submission
 from benchmarks.make_class import as_notebook, make_class
 from grader.batch import grade_class
 from tests.conftest import ROOT, SEED
-from examples.variants import WRONG_VARIANTS, build_submission
 
 
 def _rows(out):

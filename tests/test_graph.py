@@ -8,31 +8,20 @@ import re
 import pytest
 import torch
 
+from examples.variants import WRONG_VARIANTS, build_submission
 from grader import assignment, class_summary, gradebook, graph_text
 from grader.engine import Session
 from grader.reporters import html, terminal
 from grader.worker import graph
 from tests.conftest import ROOT, by_function
-from examples.variants import WRONG_VARIANTS, build_submission
+from tests.test_example_course import WRONG
 
 NUMPY_ROUND_TRIP = {"neuron": {"model": """
     def model(X, W, b):
         u = torch.from_numpy(torch.sum(X * W, dim=1).detach().numpy())
         return activate(u + b)
     """}}
-WRONG_SIGMOID_BACKWARD = {"custom_functions": {"Sigmoid": """
-    class Sigmoid(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            out = torch.sigmoid(x)
-            ctx.save_for_backward(out)
-            return out
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            (out,) = ctx.saved_tensors
-            return grad_output * (1 - out)
-    """}}
+WRONG_SIGMOID_BACKWARD = WRONG["sigmoid backward missing the output factor"][0]
 
 
 def _leaves(*shapes: tuple[int, ...]) -> list[torch.Tensor]:

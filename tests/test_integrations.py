@@ -18,12 +18,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from examples.variants import WRONG_VARIANTS
 from grader import integrations
 from grader.cli import main
 from grader.release import write_bundle
 from grader.reporters import classroom, github, gradescope, junit
 from tests.conftest import ROOT
-from examples.variants import WRONG_VARIANTS
 
 
 @pytest.fixture(scope="module")

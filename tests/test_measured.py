@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
 from grader import assignment, measured, plan
 from grader.assignment import AssignmentError, CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
 from grader.engine import Session
 from tests.conftest import ROOT, by_function
 from tests.test_judging_is_total import encoded, values
-from examples.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
 
 SEEDS = (20231, 7, 1234)
 

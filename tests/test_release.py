@@ -8,13 +8,13 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
+from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 from grader import answer_key, assignment, plan
 from grader.cli import main
 from grader.engine import Session
 from grader.release import leaks, secrets, stub_notebook, write_bundle
 from grader.validate import validate
 from tests.conftest import ROOT
-from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
 
 KEY_SEEDS = [101, 202]
 

@@ -15,13 +15,13 @@ import time
 import nbformat
 from click.testing import CliRunner
 
+from examples.variants import WRONG_VARIANTS
 from grader import submission
 from grader.cli import main
 from grader.engine import signature_problem
 from grader.reporters import terminal
 from grader.results import SubmissionResult
 from tests.conftest import ROOT, SEED, by_function
-from examples.variants import WRONG_VARIANTS
 
 
 def _scores(result):

@@ -8,13 +8,13 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from examples.variants import build_submission
 from grader import sandbox
 from grader.cli import main
 from grader.engine import Session
 from grader.protocol import Probe, ProbeKind, Request
 from grader.worker import landlock
 from tests.conftest import ROOT, SEED, by_function
-from examples.variants import build_submission
 
 HOSTILE = {
     "sys.exit": "import sys\n    sys.exit(0)",

@@ -13,11 +13,11 @@ import threading
 
 import pytest
 
+from examples.variants import WRONG_VARIANTS, build_submission
 from grader import sandbox
 from grader.batch import grade_class
 from grader.engine import STUDENT_UID_BASE, Session
 from tests.conftest import SEED, by_function
-from examples.variants import WRONG_VARIANTS, build_submission
 
 pytestmark = pytest.mark.skipif(not sandbox.bwrap_works(), reason="bubblewrap is not available here")
 
