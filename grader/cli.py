@@ -17,6 +17,7 @@ from grader import validate as validation
 from grader.engine import Session
 from grader.reporters import classroom, github, gradescope, json_report, junit, terminal
 from grader.reporters import summary as summary_report
+from grader.similarity import SimilarPair
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 CHECK_FORMATS = {
@@ -194,6 +195,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
             bar.__exit__(None, None, None)
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
     click.echo(f"gradebook: {out / 'grades.csv'}", err=True)
+    gradebook.write_summary(out, summary.as_dict())
     _write_report(out, course, summary)
     sys.exit(EXIT_INTERNAL if summary.errors else EXIT_OK)
 
@@ -217,9 +219,18 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
             (out / "feedback" / feedback.name).write_bytes(feedback.read_bytes())
     gradebook.write_all(out, records, [spec.name for spec in course.functions])
     (out / gradebook.RUN_FILE).write_text(json.dumps({"seed": seeds.pop(), "assignment": course.name}))
-    summary = class_summary.summarise(records, course, [])
+    summary = _summary(records, course, list(shards))
     click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
+    gradebook.write_summary(out, summary.as_dict())
     _write_report(out, course, summary)
+
+
+def _summary(records: dict[str, dict], course: assignment.Assignment, folders: list[Path]) -> class_summary.Summary:
+    """The class summary of ``records``, with the similar code and unrecognised entries that the grading
+    runs in ``folders`` found (each shard compares only its own students' code)."""
+    unrecognised, similar = gradebook.saved_findings(folders)
+    pairs = sorted((SimilarPair.from_dict(entry) for entry in similar), key=lambda pair: (-pair.similarity, pair.students))
+    return class_summary.summarise(records, course, unrecognised, pairs)
 
 
 @main.command()
@@ -229,7 +240,8 @@ def report(out: Path, assignment_path: Path | None) -> None:
     """Rebuild the class report OUT/report.html from a graded output folder OUT, without re-grading."""
     if not (out / gradebook.RESULTS_LINES).exists():
         raise click.UsageError(f"{out} has no {gradebook.RESULTS_LINES}: not an output folder of `autograde grade`")
-    _write_report(out, _load_assignment(assignment_path))
+    course = _load_assignment(assignment_path)
+    _write_report(out, course, _summary(gradebook.load(out), course, [out]))
 
 
 @main.command()

@@ -21,6 +21,7 @@ from grader.results import SubmissionResult
 
 RESULTS_LINES = "results.jsonl"
 RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"  # the class summary, with what records lack: similar code, unrecognised entries
 
 
 def student_record(student: str, result: SubmissionResult, max_score: float) -> dict:
@@ -155,6 +156,25 @@ def iter_records(out: Path) -> Iterator[dict]:
 def load(out: Path) -> dict[str, dict]:
     """The finished records of an output folder, by student (the last line of a student wins)."""
     return {record["id"]: record for record in iter_records(out)}
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    """Keep the class summary (``grade --format json``'s document) beside the gradebook."""
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+
+
+def saved_findings(folders: list[Path]) -> tuple[list[str], list[dict]]:
+    """The unrecognised entries and similar code pairs the grading runs of ``folders`` found (none where a
+    folder has no summary), for a merge or a rebuilt report."""
+    unrecognised, similar = [], []
+    for folder in folders:
+        try:
+            document = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        unrecognised += [item for item in document.get("unrecognised", []) if item not in unrecognised]
+        similar += document.get("similar_code", [])
+    return unrecognised, similar
 
 
 def run_seed(out: Path) -> int | None:

@@ -43,6 +43,12 @@ class SimilarPair:
         """The ``similar_code`` entry of ``grade --format json``."""
         return {"students": list(self.students), "similarity": round(self.similarity, 3), "functions": self.functions}
 
+    @classmethod
+    def from_dict(cls, entry: dict) -> SimilarPair:
+        """The pair a ``similar_code`` entry describes."""
+        first, second = entry["students"]
+        return cls((first, second), float(entry["similarity"]), list(entry["functions"]))
+
 
 def function_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> Prints:
     """The fingerprints of each contract function defined under ``path``, boilerplate removed."""

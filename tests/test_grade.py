@@ -112,6 +112,7 @@ def test_resume_after_a_killed_run_grades_only_what_is_missing(tmp_path):
 
 def test_shards_merge_into_the_same_gradebook_as_one_run(tmp_path):
     make_class(tmp_path / "class", 6, notebooks=False)
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
     runs = []
     for shard in ("1/2", "2/2"):
         runs.append(_cli("grade", str(tmp_path / "class"), "--out", str(tmp_path / shard.replace("/", "of")),
@@ -125,3 +126,5 @@ def test_shards_merge_into_the_same_gradebook_as_one_run(tmp_path):
     assert 0 < len(_rows(tmp_path / "1of2")) < 6
     assert (tmp_path / "merged" / "grades.csv").read_text() == (tmp_path / "whole" / "grades.csv").read_text()
     assert len(list((tmp_path / "merged" / "feedback").glob("*.md"))) == 6
+    summaries = [json.loads((tmp_path / folder / "summary.json").read_text()) for folder in ("whole", "merged")]
+    assert summaries[0]["unrecognised"] == summaries[1]["unrecognised"] and "notes.txt" in summaries[1]["unrecognised"][0]
