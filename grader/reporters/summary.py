@@ -31,6 +31,8 @@ def render(summary: Summary) -> str:
         rows = [[mistake, count, summary.meanings.get(mistake, '')] for mistake, count in summary.mistakes]
         lines += ["", "Most common mistakes (what to re-teach):", tabulate(rows, headers=["mistake", "students", "meaning"])]
     lines += _clusters(summary) + _similar_code(summary)
+    if not summary.clusters and not summary.similar_code and stats["mean"] is not None:
+        lines += ["", "No two students gave the same wrong result, and no two wrote similar code."]
     if summary.internal_errors:
         lines += ["", f"{summary.errors} submissions hit an INTERNAL grader error (not the students' fault):"]
         lines += [f"  {student}: {_shorten(message)}" for student, message in summary.internal_errors.items()]
