@@ -92,7 +92,7 @@ def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -
         label = _group_label(groups[key], mistakes) if rank < len(GROUP_COLOURS) else None
         distance.plot(steps, _distances(key, expected, labels), color=_colour(rank), lw=1.5, marker="o", ms=3, label=label)
     matching = sum(len(students) for key, students in groups.items() if key not in shown)
-    distance.axhline(TOLERANCE, color=REFERENCE, lw=2, ls="--", label=f"tolerance: {matching} match the reference")
+    distance.axhline(TOLERANCE, color=REFERENCE, lw=2, ls="--", label=f"tolerance ({matching} students within it)")
     distance.set(yscale="log", title="distance to the reference", xticks=steps, xticklabels=ticks,
                  xlabel=labels[0].split("=")[0], ylabel="relative L2 distance")
     distance.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
