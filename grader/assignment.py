@@ -8,29 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import diagnosis, pyparse
-
-@dataclass(frozen=True)
-class Kind:
-    """A check kind: the probe whose observations it judges, and what it tells the student it verifies."""
-
-    probe: str
-    title: str
-    needs_cases: bool = True
-
-
-CHECK_KINDS = {
-    "dataset": Kind("dataset", "length, text and every item match the reference's", needs_cases=False),
-    "returns": Kind("call", "returns what the reference returns"),
-    "inputs-unchanged": Kind("call", "leaves its inputs unchanged"),
-    "differentiable": Kind("differentiable", "autograd's gradient through it matches finite differences"),
-    "finite-difference": Kind("call", "matches central finite differences in float64"),
-    "no-autograd": Kind("no-autograd", "works, and gives the same result, with autograd switched off"),
-    "training": Kind("call", "training follows the reference's trajectory"),
-    "leaf-parameters": Kind("call", "{parameters} stay the same leaf tensors with requires_grad"),
-    "leaf-gradient": Kind("call", "leaves the right gradient in {argument}.grad"),
-    "backward": Kind("backward", "its backward matches finite differences of the forward in float64"),
-}
-
+from grader.kinds import CHECK_KINDS
 
 @dataclass(frozen=True)
 class CheckSpec:

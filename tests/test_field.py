@@ -3,6 +3,7 @@ declarations checked at load, GPU machines, a worker killed by the code, no sile
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from examples.variants import build_submission
-from grader import assignment, checks, compare, runner, sandbox
+from grader import assignment, compare, kinds, runner, sandbox
 from grader.cli import main
 from grader.engine import Session
 from grader.protocol import EventKind, Request, Response
@@ -61,10 +62,11 @@ def test_grade_grades_every_student_of_a_class_that_once_crashed_it(tmp_path):
 
 
 def test_a_judging_failure_is_contained_to_its_check_and_reported_as_the_graders(session, monkeypatch):
-    def broken(measured):
+    def broken(*arguments):
         raise ZeroDivisionError("a bug in a judge")
 
-    monkeypatch.setattr(checks, "_differentiable", broken)
+    differentiable = kinds.CHECK_KINDS["differentiable"]
+    monkeypatch.setitem(kinds.CHECK_KINDS, "differentiable", dataclasses.replace(differentiable, judge=broken))
     result = session.grade(ROOT / "solutions")
     internal = [t for t in result.tests if t.status == INTERNAL]
     assert internal and all(t.check == "differentiable" for t in internal)

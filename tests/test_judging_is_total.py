@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from grader import checks, compare, footprint
-from grader.worker import encoding
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
 from grader.results import Status
+from grader.worker import encoding
 
 EXAMPLES = 300
 JUDGED_EXAMPLES = 40  # each example judges every check of the course: 40 x 31 verdicts
