@@ -74,8 +74,7 @@ def _overview(summary: class_summary.Summary, records: dict[str, dict], run: dic
         distribution.append(_figure(plots.mistakes(summary.mistakes)))
         rows = "".join(f"<tr><td><code>{escape(name)}</code></td><td class=\"number\">{count}</td>"
                        f"<td>{escape(summary.meanings.get(name, ''))}</td></tr>" for name, count in summary.mistakes)
-        table = ("<div class=\"card\"><h3>What to re-teach</h3><table><thead><tr><th>mistake</th><th>students</th>"
-                 f"<th>meaning</th></tr></thead><tbody>{rows}</tbody></table></div>")
+        table = f"<div class=\"card\"><h3>What to re-teach</h3>{_table(['mistake', 'students', 'meaning'], rows)}</div>"
     rates = _figure(plots.pass_rates(summary.pass_rates)) if graded else ""
     return (f"<h2>The class</h2><p class=\"facts\">{' · '.join(facts)}</p><div class=\"grid\">"
             f"<div>{''.join(distribution)}</div>{rates}</div>{table}")
@@ -109,8 +108,7 @@ def _clusters(clusters: list[dict], anchors: dict[str, str]) -> str:
     rows = "".join(f"<tr><td>{escape(str(c.get('function', '')))}</td><td class=\"number\">{len(c.get('students', []))}"
                    f"</td><td>{_mistake(c.get('mistake'))}</td><td>{escape(str(c.get('description', '')))}</td>"
                    f"<td>{_links(c.get('students', []), anchors)}</td></tr>" for c in clusters)
-    return ("<h2>Identical wrong answers</h2><table><thead><tr><th>function</th><th>students</th><th>mistake</th>"
-            f"<th>what they return</th><th>who</th></tr></thead><tbody>{rows}</tbody></table>")
+    return "<h2>Identical wrong answers</h2>" + _table(["function", "students", "mistake", "what they return", "who"], rows)
 
 
 def _similar_code(pairs: list[dict], anchors: dict[str, str]) -> str:
@@ -119,8 +117,13 @@ def _similar_code(pairs: list[dict], anchors: dict[str, str]) -> str:
     rows = "".join(f"<tr><td>{_links(p.get('students', []), anchors)}</td>"
                    f"<td class=\"number\">{100 * float(p.get('similarity', 0)):.0f}%</td>"
                    f"<td>{escape(', '.join(map(str, p.get('functions', []))))}</td></tr>" for p in pairs)
-    return ("<h2>Most similar code</h2><table><thead><tr><th>students</th><th>similarity</th><th>functions</th></tr>"
-            f"</thead><tbody>{rows}</tbody></table>")
+    return "<h2>Most similar code</h2>" + _table(["students", "similarity", "functions"], rows)
+
+
+def _table(headers: list[str], rows: str) -> str:
+    """A plain table: the header cells, then the rows (already HTML)."""
+    head = "".join(f"<th>{escape(header)}</th>" for header in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _student_table(students: list[str], records: dict[str, dict], anchors: dict[str, str]) -> str:
