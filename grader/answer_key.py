@@ -12,8 +12,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import __version__, checks
+from grader import __version__, checks, plan, records
 from grader.assignment import Assignment
+from grader.protocol import Malformed
 from grader.reference import compute_reference
 
 KEY_VERSION = 2  # 2: the release ships the course's inputs.py, which the key's cases name
@@ -27,7 +28,10 @@ class AnswerKeyError(ValueError):
 def _slim(observations: dict) -> dict:
     slim = {}
     for probe, observation in observations.items():
-        calls = [{k: v for k, v in call.items() if k not in _DROPPED} for call in observation.get("calls", [])]
+        if "calls" not in observation:
+            slim[probe] = observation
+            continue
+        calls = [{k: v for k, v in call.items() if k not in _DROPPED} for call in observation["calls"]]
         slim[probe] = {**observation, "calls": calls}
     return slim
 
@@ -79,6 +83,17 @@ def load(path: Path) -> AnswerKey:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise AnswerKeyError(f"cannot read the answer key {path}: {error}") from error
-    if document.get("version") != KEY_VERSION:
-        raise AnswerKeyError(f"{path} is an answer key of version {document.get('version')}; this autograde reads {KEY_VERSION}")
+    if not isinstance(document, dict) or document.get("version") != KEY_VERSION:
+        version = document.get("version") if isinstance(document, dict) else None
+        raise AnswerKeyError(f"{path} is an answer key of version {version}; this autograde reads {KEY_VERSION}")
+    try:
+        for entry in document["seeds"].values():
+            for key, observation in entry["reference"].items():
+                records.observation(observation, plan.kind_of(key), trusted=True, slim=True)
+            for found in entry["variants"].values():
+                for _, observations in found:
+                    for key, observation in observations.items():
+                        records.observation(observation, plan.kind_of(key), trusted=True, slim=True)
+    except (Malformed, KeyError, TypeError, ValueError, AttributeError, IndexError) as problem:
+        raise AnswerKeyError(f"{path} is not an answer key autograde wrote: {type(problem).__name__}: {problem}") from None
     return AnswerKey(path, document["seeds"])

@@ -21,6 +21,10 @@ class ResumeMismatch(ValueError):
     """``--resume`` with a seed other than the interrupted run's."""
 
 
+class UnreadableDownload(ValueError):
+    """The class download itself cannot be read (not a readable zip, too large, not a folder): nothing to grade."""
+
+
 @dataclass(frozen=True)
 class Shard:
     """Grade only the students whose id hashes to this part (``K/N``, K from 1)."""
@@ -34,7 +38,7 @@ class Shard:
 
     def owns(self, student: str) -> bool:
         """Whether this shard grades the student (stable under adding or removing others)."""
-        return zlib.crc32(student.encode()) % self.count == self.index - 1
+        return zlib.crc32(student.encode("utf-8", errors="surrogatepass")) % self.count == self.index - 1
 
 
 def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None, workers: int, sandbox: str,
@@ -44,6 +48,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
     """Grade every submission under ``root`` into ``out``; return the class summary.
 
     Once every grade has landed, the code of this run's submissions is compared (``similar_code``).
+    What of a student's entry could not be taken from the download is added to their warnings. Raises
+    UnreadableDownload when ``root`` itself cannot be read.
     """
     if resume:
         previous = gradebook.run_seed(out)
@@ -52,6 +58,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
         seed = previous if previous is not None else seed
     with tempfile.TemporaryDirectory(prefix="autograde-class-") as scratch:
         found = layouts.discover(root, Path(scratch))
+        if found.unreadable:
+            raise UnreadableDownload(f"{found.unreadable}: nothing was graded")
         entries = [e for e in found.entries if shard is None or shard.owns(e.student)]
         with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1)),
                      device=device) as session:
@@ -65,9 +73,11 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
             def grade(entry: layouts.Entry):
                 worker = free.get()
                 try:
-                    return entry, session.grade(entry.path, worker)
+                    result = session.grade(entry.path, worker)
                 finally:
                     free.put(worker)
+                result.warnings[:0] = entry.problems
+                return entry, result
 
             try:
                 for entry, result in _as_they_land(grade, todo, len(session.workers)):
@@ -76,11 +86,11 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
             finally:
                 book.finish()
         try:
-            similar_code = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
-        except Exception as error:  # noqa: BLE001 - the grades have landed; the summary goes on without pairs
+            comparison = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
+        except Exception as error:  # noqa: BLE001 - the course's own code failed; the summary goes on without pairs
             warnings.warn(f"similar code was not compared: {type(error).__name__}: {error}", stacklevel=1)
-            similar_code = []
-        return book.tally.summary(found.unrecognised, similar_code)
+            comparison = similarity.Comparison([], {})
+        return book.tally.summary(found.unrecognised, comparison.pairs, comparison.not_compared)
 
 
 def _as_they_land(grade: Callable, entries: list, workers: int):

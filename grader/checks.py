@@ -16,7 +16,7 @@ import numpy as np
 from grader import compare, diagnosis, graph_text, measured
 from grader.assignment import CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
-from grader.kinds import CHECK_KINDS, DATASET_PARTS, GraderBug, Verdict, difference
+from grader.kinds import CHECK_KINDS, GraderBug, Verdict, difference
 from grader.plan import probes_for_check
 from grader.results import ERROR, FAIL, NOT_IMPLEMENTED, PASS, TestResult
 
@@ -48,7 +48,8 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
             raise GraderBug(f"the reference produced no observation for {probe.id}")
         verdict = _judge_probe(spec, check, observed, expected)
         if verdict.status != PASS:
-            if verdict.status == FAIL and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
+            diagnosable = observed is not None and observed["status"] == "ok" and len(observed["calls"]) > verdict.call
+            if verdict.status == FAIL and diagnosable and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
                 # a declared wrong variant that gives exactly this names the mistake better than the generic one
                 verdict.mistake = (_matching_variant(spec, check, probe.id, observed, evidence)
                                    or _measured(spec, check, probe.id, observed, expected, verdict, evidence, catalogue)
@@ -69,15 +70,17 @@ def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: Func
 def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, expected: dict) -> Verdict:
     if observed is None:
         return Verdict(ERROR, f"{spec.name} was not run (an earlier failure stopped it)")
-    if isinstance(observed, dict) and observed.get("status") == "missing":
-        error = observed.get("error") if isinstance(observed.get("error"), dict) else {}
-        return Verdict(ERROR, f"{spec.name} could not be loaded: {error.get('message', 'no reason given')}")
-    calls = observed.get("calls") if isinstance(observed, dict) else None
-    wanted_calls = expected["calls"] or [{}] * len(calls or [None])
-    if not (isinstance(calls, list) and all(_well_formed(call, check.probe_kind) for call in calls)
-            and len(calls) == len(wanted_calls)):
-        return Verdict(ERROR, f"{spec.name}'s process did not report every call it was asked to make "
-                              "(code that tampers with the grader in its own process earns nothing from it)")
+    if observed["status"] == "missing":
+        return Verdict(ERROR, f"{spec.name} could not be loaded: {observed['error']['message']}")
+    if observed.get("status") == "malformed":
+        return Verdict(FAIL, f"the grader could not read what your code returned ({observed['reason']}): code that "
+                             "tampers with the grader in its own process earns nothing from it")
+    calls = observed["calls"]
+    wanted_calls = expected["calls"] or [{}] * len(calls)
+    if len(calls) != len(wanted_calls):
+        return Verdict(FAIL, f"the grader could not read what your code returned: {spec.name}'s process reported "
+                             f"{len(calls)} calls of the {len(wanted_calls)} it was asked to make (code that tampers "
+                             "with the grader in its own process earns nothing from it)")
     for index, (got, wanted) in enumerate(zip(calls, wanted_calls)):
         if "error" in wanted:
             raise GraderBug(f"the reference raised on {spec.name} ({wanted['error']['message']})")
@@ -108,31 +111,6 @@ def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: di
     verdict.graphs = {"yours": mine, "reference": reference, "arguments": spec.parameter_names,
                       "outputs": list(spec.returns)}
     verdict.details += lines
-
-
-_CALL_FIELDS = {"label": str, "output": str, "seconds": (int, float), "identity": list, "changed": list,
-                "parameters_kept": list, "inputs": dict, "inputs_after": dict}
-
-
-def _well_formed(call: Any, probe_kind: str) -> bool:
-    """Whether a call's record has the shape the harness writes for this kind of probe (the student's
-    process writes it, so it is checked before any judge reads it)."""
-    if not isinstance(call, dict) or not all(isinstance(call[key], kind) for key, kind in _CALL_FIELDS.items() if key in call):
-        return False
-    if "error" in call:
-        return _error_shaped(call["error"])
-    if probe_kind == "dataset":
-        parts = call.get("dataset")
-        return isinstance(parts, dict) and all(
-            isinstance(parts.get(part), dict) and ("result" in parts[part] or _error_shaped(parts[part].get("error")))
-            for part in DATASET_PARTS)
-    arguments = [call.get(key) for key in ("inputs", "inputs_after") if key in call or probe_kind in ("call", "no-autograd")]
-    return "result" in call and all(isinstance(a, dict) and isinstance(a.get("args"), list)
-                                    and isinstance(a.get("kwargs"), dict) for a in arguments)
-
-
-def _error_shaped(error: Any) -> bool:
-    return isinstance(error, dict) and all(isinstance(error.get(key), str) for key in ("type", "message", "traceback"))
 
 
 def _seconds(observed: Any) -> float:

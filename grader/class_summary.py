@@ -1,5 +1,5 @@
 """The class picture: score distribution, pass rate per function, most common mistakes, clusters of
-identical wrong answers, similar code, and the grader's own failures.
+identical wrong answers, similar code, suspicious code, and the grader's own failures.
 
 A ``Tally`` takes the records one at a time as grades land and keeps only what the summary needs
 (a score, a few counters, and the failing functions' digests for the clusters), so its memory
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from grader.assignment import Assignment
 from grader.clusters import Cluster, find_clusters
-from grader.results import INTERNAL, PASS
+from grader.results import INTERNAL, PASS, Flag
 from grader.similarity import SimilarPair
 
 
@@ -33,6 +33,8 @@ class Summary:
     clusters: list[Cluster] = field(default_factory=list)
     similar_code: list[SimilarPair] = field(default_factory=list)
     meanings: dict[str, str] = field(default_factory=dict)  # mistake id -> what it means, from the course
+    suspicious: dict[str, list[Flag]] = field(default_factory=dict)  # student -> the tamper scan's findings
+    not_compared: dict[str, str] = field(default_factory=dict)  # student -> why (some of) their code was not compared
 
     @property
     def errors(self) -> int:
@@ -46,7 +48,10 @@ class Summary:
                 "pass_rate": self.pass_rates, "mistakes": dict(self.mistakes),
                 "clusters": [cluster.as_dict() for cluster in self.clusters],
                 "similar_code": [pair.as_dict() for pair in self.similar_code],
-                "internal_errors": self.internal_errors, "unrecognised": self.unrecognised}
+                "not_compared": self.not_compared, "internal_errors": self.internal_errors,
+                "unrecognised": self.unrecognised,
+                **({"suspicious_code": {student: [flag.as_dict() for flag in flags]
+                                        for student, flags in self.suspicious.items()}} if self.suspicious else {})}
 
     def statistics(self) -> dict:
         """Mean, median, min and max of the totals."""
@@ -74,10 +79,14 @@ class Tally:
         self.mistakes = Counter()
         self.internal_errors: dict[str, str] = {}
         self.failing: dict[str, dict] = {}  # student -> the digests and failing tests of their failing functions
+        self.suspicious: dict[str, list[Flag]] = {}  # student -> the tamper scan's findings in their code
 
     def add(self, record: dict) -> None:
         """Count one student's record."""
         self.count += 1
+        flags = [Flag.from_dict(flag) for flag in record.get("flags") or [] if isinstance(flag, dict)]
+        if flags:
+            self.suspicious[record["id"]] = flags
         if record.get("internal_error"):
             self.internal_errors[record["id"]] = record["internal_error"]
             return
@@ -94,13 +103,15 @@ class Tally:
             digests = {f: d for f, d in record.get("fingerprints", {}).items() if f in failed}
             self.failing[record["id"]] = {"id": record["id"], "fingerprints": digests, "tests": failing}
 
-    def summary(self, unrecognised: list[str], similar_code: list[SimilarPair] | None = None) -> Summary:
+    def summary(self, unrecognised: list[str], similar_code: list[SimilarPair] | None = None,
+                not_compared: dict[str, str] | None = None) -> Summary:
         """The summary of every record counted so far."""
         graded = len(self.scores)
         pass_rates = {spec.name: self.passing[spec.name] / graded if graded else 0.0 for spec in self.assignment.functions}
         return Summary(self.count, self.assignment.max_score, list(self.scores), pass_rates, self.mistakes.most_common(),
                        dict(sorted(self.internal_errors.items())), unrecognised, find_clusters(self.failing),
-                       similar_code or [], {m: self.assignment.catalogue.meaning(m) for m in self.mistakes})
+                       similar_code or [], {m: self.assignment.catalogue.meaning(m) for m in self.mistakes},
+                       dict(sorted(self.suspicious.items())), not_compared=dict(sorted((not_compared or {}).items())))
 
 
 def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str],

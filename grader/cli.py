@@ -17,6 +17,7 @@ from grader import validate as validation
 from grader.engine import Session
 from grader.reporters import classroom, github, gradescope, json_report, junit, terminal
 from grader.reporters import summary as summary_report
+from grader.reporters.workflow_commands import neutralise
 from grader.similarity import SimilarPair
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -188,12 +189,13 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
     try:
         summary = batch.grade_class(submissions, course, out, seed, workers or os.cpu_count() or 1, mode, shard, resume,
                                     on_start=start, on_result=lambda student: bar.update(1), device=device)
-    except batch.ResumeMismatch as error:
+    except (batch.ResumeMismatch, batch.UnreadableDownload) as error:
         raise click.UsageError(str(error)) from error
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
+    click.echo(neutralise(json.dumps(summary.as_dict(), indent=2), "json") if output_format == "json"
+               else summary_report.render(summary))
     click.echo(f"gradebook: {out / 'grades.csv'}", err=True)
     gradebook.write_summary(out, summary.as_dict())
     _write_report(out, course, summary)
@@ -220,7 +222,8 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
     gradebook.write_all(out, records, [spec.name for spec in course.functions])
     (out / gradebook.RUN_FILE).write_text(json.dumps({"seed": seeds.pop(), "assignment": course.name}))
     summary = _summary(records, course, list(shards))
-    click.echo(json.dumps(summary.as_dict(), indent=2) if output_format == "json" else summary_report.render(summary))
+    click.echo(neutralise(json.dumps(summary.as_dict(), indent=2), "json") if output_format == "json"
+               else summary_report.render(summary))
     gradebook.write_summary(out, summary.as_dict())
     _write_report(out, course, summary)
 
@@ -248,20 +251,27 @@ def report(out: Path, assignment_path: Path | None) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the student bundle here (stubs, declarations, answer key; no solution code).")
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeded input sets in the answer key.")
+@click.option("--force", is_flag=True, help="Overwrite stubs in exercises/ that were edited since release generated them.")
 @ASSIGNMENT_OPTION
-def release(out: Path | None, seeds: int, assignment_path: Path | None) -> None:
-    """Generate exercises/ from solutions/; with --out, also write the student bundle."""
+def release(out: Path | None, seeds: int, force: bool, assignment_path: Path | None) -> None:
+    """Generate exercises/ from solutions/; with --out, also write the student bundle.
+
+    A stub in exercises/ edited since release generated it is not overwritten: release stops before
+    writing anything and names it (exit 2), unless --force.
+    """
     course = _load_assignment(assignment_path)
     if not course.has_solutions:
         raise click.UsageError(f"no solutions in {course.solutions}")
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise click.UsageError(f"{out} is not empty")
     try:
-        written = releases.generate_exercises(course.solutions, course.exercises)
+        written = releases.release_exercises(course.solutions, course.exercises, force)
         click.echo(f"wrote {len(written)} stubs to {course.exercises}")
         if out is not None:
-            if out.exists() and any(out.iterdir()):
-                raise click.UsageError(f"{out} is not empty")
             releases.write_bundle(course, out, [random.randrange(2**31) for _ in range(seeds)])
             click.echo(f"wrote the student bundle to {out} (answer key with {seeds} seeds, no solution code)")
+    except releases.EditedFiles as error:
+        raise click.UsageError(str(error)) from error
     except releases.MarkerError as error:
         raise click.ClickException(str(error)) from error
 

@@ -11,21 +11,29 @@ import ast
 import functools
 import os
 import re
+import secrets
 import shutil
 import tempfile
+import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from grader import checks, footprint, plan, submission
+from grader import checks, footprint, plan, pyparse, records, submission, tamper
 from grader.assignment import Assignment, FunctionSpec
-from grader.protocol import Event, EventKind, Request, Response
+from grader.protocol import Event, EventKind, Malformed, Probe, Request, Response
 from grader.reference import ReferenceSource, Solutions
 from grader.results import ERROR, FAIL, INTERNAL, PASS, SubmissionResult, TestResult
-from grader.runner import Worker, WorkerDied
+from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
+from grader.worker import privileges
+
+UID_BLOCKS = 2**24  # as root, each session draws a block of 64 uids at random from 61000 up: one per worker
 
 
-STUDENT_UID_BASE = 61000  # when run as root, worker i's children run as this uid + i
+def student_uid_base() -> int:
+    """The first uid of a new session's workers (worker i's children run as this uid + i): a block of its own,
+    so that no two grading runs on one machine share a uid, and killing what one left kills nothing of another's."""
+    return 61000 + 64 * secrets.randbelow(UID_BLOCKS)
 
 
 class Session:
@@ -34,7 +42,9 @@ class Session:
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
                  only: list[str] | None = None, workers: int = 1, key: ReferenceSource | None = None,
                  device: str = "cpu"):
+        privileges.hide_process()  # no student process of this uid can read this one's environment or descriptors
         self.assignment = assignment
+        self.uid_base = student_uid_base()
         source = key if key is not None else Solutions(assignment, only, device)
         self.seed = source.choose(seed)
         self.only = only
@@ -66,12 +76,13 @@ class Session:
     def _grade(self, path: Path, stage: Path, worker: Worker, worker_index: int) -> SubmissionResult:
         code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage,
                                {spec.name: spec.module for spec in self.assignment.functions})
-        uid = STUDENT_UID_BASE + worker_index
+        uid = self.uid_base + worker_index
         if os.geteuid() == 0:
             _give(stage, uid)
         preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
         response = self._run(worker, path, code, runnable, uid)
+        response.observations = read_observations(response.observations, plan.student_probes(self.assignment, runnable))
         evidence = self.reference()
         evidence = checks.Evidence(response.observations, evidence.reference, evidence.variants)
         events = {event.function: event for event in response.events}
@@ -92,22 +103,30 @@ class Session:
         warnings = [source.problem for source in code.problems] + code.repetition_notes
         fingerprints, trajectories = _class_view_data(self.specs, response.observations, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
-                                fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name)
+                                fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name,
+                                flags=tamper.scan(code))
 
     def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
-        function that was running: the others run again in the restarted worker."""
+        function that was running: the others run again in the restarted worker, within what is left of the
+        first request's deadline (so a submission that keeps killing its worker cannot multiply it)."""
         response = Response(str(path))
         crashed: list[Event] = []
         pending = list(runnable)
+        until = None
         while pending:
             request = Request(str(path), code.module_files(),
                               {name: (code.definitions[name].source.module, name) for name in pending},
                               tuple(plan.student_probes(self.assignment, pending)), self.seed,
                               self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
                               private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda")
+            if until is None:
+                until = time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS
+            elif time.monotonic() >= until:
+                crashed += [Event(name, EventKind.TIMEOUT, "the time left to this submission") for name in pending]
+                break
             try:
-                response = worker.request(request)
+                response = worker.request(request, until)
             except WorkerDied as died:
                 culprits = [died.function] if died.function in pending else pending
                 crashed += [Event(name, EventKind.CRASH, str(died)) for name in culprits]
@@ -131,6 +150,21 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def read_observations(observations: dict, probes: list[Probe]) -> dict[str, dict]:
+    """The student's observations of the probes asked for, each read by ``grader.records`` once: one that does
+    not read becomes ``{"status": "malformed", "reason": ...}``, which fails its function; anything not asked
+    for is dropped."""
+    read = {}
+    for probe in probes:
+        if probe.id not in observations:
+            continue
+        try:
+            read[probe.id] = records.observation(observations[probe.id], probe.kind)
+        except (Malformed, RecursionError) as problem:
+            read[probe.id] = {"status": "malformed", "reason": str(problem)[:200]}
+    return read
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:
@@ -176,7 +210,7 @@ def signature_problem(spec: FunctionSpec, node: ast.AST | None) -> str | None:
             and (arguments.kwarg or all(name in keyword_names for name in spec.optional_parameters)))
     if fits:
         return None
-    written = ast.unparse(arguments)
+    written = pyparse.unparse(arguments) or ", ".join(positional)
     return f"{spec.name}({written}) does not match the exercise: write {spec.signature}"
 
 

@@ -109,5 +109,8 @@ def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], refer
     return found
 
 
+PLOTTED_LIMIT = 1e100  # a parameter beyond this is drawn as off the chart, like an infinity
+
+
 def _finite(values: list[float]) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in values]
+    return [v if math.isfinite(v) and abs(v) <= PLOTTED_LIMIT else None for v in values]

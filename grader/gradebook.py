@@ -9,19 +9,25 @@ student order and writes ``results.json``. ``load`` reads a (partial) output fol
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from grader import tamper
 from grader.assignment import Assignment
 from grader.class_summary import Tally
 from grader.reporters import terminal
 from grader.results import SubmissionResult
+from grader.textsafe import csv_cell
 
 RESULTS_LINES = "results.jsonl"
 RUN_FILE = "run.json"
 SUMMARY_FILE = "summary.json"  # the class summary, with what records lack: similar code, unrecognised entries
+NAME_BYTES = 200  # a feedback file name's longest, in bytes (file systems allow 255)
+HASH_CHARACTERS = 16
+SAFE_PUNCTUATION = "-_.@+"
 
 
 def student_record(student: str, result: SubmissionResult, max_score: float) -> dict:
@@ -33,7 +39,7 @@ def student_record(student: str, result: SubmissionResult, max_score: float) -> 
     record = {"id": student, "seed": result.seed, **result.as_dict(),
               "functions": {name: earned for name, (earned, _) in result.per_function().items()},
               "warnings": result.warnings, "fingerprints": result.fingerprints,
-              "trajectories": result.trajectories}
+              "trajectories": result.trajectories, "flags": [flag.as_dict() for flag in result.flags]}
     if result.internal_error:
         record["max_score"] = max_score
     return record
@@ -84,14 +90,21 @@ class Gradebook:
 
 
 def header(functions: list[str]) -> list[str]:
-    """The CSV header: id, total, max, then one column per function."""
-    return ["id", "total", "max", *functions]
+    """The CSV header: id, total, max, then one column per function, then the tamper scan's flags."""
+    return cells(["id", "total", "max", *functions, "flags"])
 
 
 def row(record: dict, functions: list[str]) -> list[str]:
-    """One gradebook row."""
-    return [record["id"], f"{record['score']:g}", f"{record['max_score']:g}",
-            *(f"{record['functions'].get(name, 0):g}" for name in functions)]
+    """One gradebook row: the id, then the points (numbers stay numbers)."""
+    return cells([record["id"], record["score"], record["max_score"],
+                  *(record["functions"].get(name, 0) for name in functions), tamper.summary_text(record.get("flags") or [])])
+
+
+def cells(values: list) -> list[str]:
+    """A CSV row's cells: a number written as one (``%g``), any other value as text that a spreadsheet
+    cannot take for a formula (``textsafe.csv_cell``). Pass numbers as numbers, text as text."""
+    return [f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else csv_cell(str(value))
+            for value in values]
 
 
 def write_all(out: Path, records: dict[str, dict], functions: list[str]) -> None:
@@ -186,5 +199,25 @@ def run_seed(out: Path) -> int | None:
 
 
 def feedback_file(out: Path, student: str) -> Path:
-    """Where a student's Markdown feedback is written in an output folder."""
-    return out / "feedback" / f"{student.replace('/', '__')}.md"
+    """Where a student's Markdown feedback is written in an output folder (see ``feedback_name``)."""
+    return out / "feedback" / feedback_name(student)
+
+
+def feedback_name(student: str) -> str:
+    """The file name of a student's feedback: ``<id>.md`` for an id of letters, digits and ``-_.@+``
+    that fits; otherwise those characters of it (others as ``_``), cut to fit, then ``~`` and a hash
+    of the whole id. Always a valid name of at most ``NAME_BYTES`` bytes, and two ids never share one
+    (a plain name has no ``~``)."""
+    plain = "".join(character if character.isalnum() or character in SAFE_PUNCTUATION else "_"
+                    for character in student)
+    if plain == student and plain and len(_utf8(plain)) + len(".md") <= NAME_BYTES:
+        return f"{plain}.md"
+    digest = hashlib.sha256(_utf8(student)).hexdigest()[:HASH_CHARACTERS]
+    room = NAME_BYTES - len(f"~{digest}.md")
+    kept = _utf8(plain)[:room].decode("utf-8", errors="ignore")
+    return f"{kept}~{digest}.md"
+
+
+def _utf8(text: str) -> bytes:
+    """The UTF-8 bytes of text that may hold lone surrogates (undecodable bytes of a file name)."""
+    return text.encode("utf-8", errors="surrogatepass")

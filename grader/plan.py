@@ -20,6 +20,11 @@ def probe_id(function: str, kind: str, case: str) -> str:
     return f"{function}:{kind}:{case}"
 
 
+def kind_of(key: str) -> ProbeKind:
+    """The kind of probe an observation's key names (a wrong variant's key ends in its probe's id)."""
+    return ProbeKind(key.rsplit(VARIANT_SEPARATOR, 1)[-1].split(":")[1])
+
+
 def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[Probe]:
     """The probes one check judges."""
     kind = ProbeKind(check.probe_kind)

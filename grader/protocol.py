@@ -86,11 +86,17 @@ class Request:
         return cls(**data)
 
 
+class Malformed(ValueError):
+    """A message or record that does not have the shape the protocol gives it (a process running student
+    code wrote it, or tampered with what was written)."""
+
+
 class EventKind(StrEnum):
     """What stopped a function before its probes were all observed."""
 
     TIMEOUT = "timeout"
     CRASH = "crash"
+    TOO_LARGE = "too-large"
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,19 @@ class Response:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, data: dict) -> Response:
-        """The response a decoded JSON line holds."""
-        events = [Event(event["function"], EventKind(event["kind"]), event["detail"], event.get("module"))
-                  for event in data.get("events", [])]
-        return cls(data["id"], data.get("observations", {}), data.get("load_errors", []), events,
-                   data.get("internal_error"))
+    def from_json(cls, data: object) -> Response:
+        """The response a decoded JSON line holds; ``Malformed`` when it is not one. Observations stay plain
+        JSON here: ``grader.records`` reads each of them."""
+        try:
+            assert isinstance(data, dict) and isinstance(data["id"], str)
+            observations, load_errors = data.get("observations", {}), data.get("load_errors", [])
+            assert isinstance(observations, dict) and isinstance(load_errors, list)
+            assert all(isinstance(key, str) for key in observations)
+            events = [Event(str(event["function"]), EventKind(event["kind"]), str(event["detail"])[:500],
+                            event["module"] if isinstance(event.get("module"), str) else None)
+                      for event in data.get("events", [])]
+            internal = data.get("internal_error")
+            assert internal is None or isinstance(internal, str)
+        except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as error:
+            raise Malformed(f"not a response: {type(error).__name__}") from None
+        return cls(data["id"], observations, load_errors, events, internal)

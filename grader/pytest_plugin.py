@@ -13,7 +13,9 @@ import pytest
 
 from grader import answer_key, assignment
 from grader.engine import Session
+from grader.reporters import workflow_commands
 from grader.results import PASS, SubmissionResult
+from grader.textsafe import visible
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,8 +64,8 @@ class CheckItem(pytest.Item):
             raise AutogradeFailure("\n".join([f"{test.status.upper()}: {first}", *rest]))
 
     def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, AutogradeFailure):
-            return str(excinfo.value)
+        if isinstance(excinfo.value, AutogradeFailure):  # the student's text, shown inert on the terminal and in CI
+            return workflow_commands.neutralise(visible(str(excinfo.value)))
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):

@@ -8,8 +8,9 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from grader import checks, plan
+from grader import checks, plan, records
 from grader.assignment import Assignment
+from grader.protocol import Malformed, Probe
 from grader.runner import Worker
 
 
@@ -51,8 +52,9 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
     if response.internal_error or response.load_errors or missing:
         problem = response.internal_error or response.load_errors or f"no observation of {', '.join(missing[:5])}"
         raise checks.GraderBug(f"the reference run failed: {problem}; events: {response.events}")
+    observations = read_trusted(response.observations, request.probes)
     reference, variants = {}, {}
-    for key, observation in response.observations.items():
+    for key, observation in observations.items():
         if plan.VARIANT_SEPARATOR not in key:
             reference[key] = observation
             continue
@@ -61,3 +63,14 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
         variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
     return checks.Evidence(student={}, reference=reference,
                            variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
+
+
+def read_trusted(observations: dict, probes: tuple[Probe, ...] | list[Probe]) -> dict[str, dict]:
+    """The reference's observations, read by ``grader.records`` as trusted ones; one that does not read is a
+    grader bug (``GraderBug``), never a student's mistake."""
+    kinds = {probe.id: probe.kind for probe in probes}
+    try:
+        return {key: records.observation(observation, kinds[key], trusted=True)
+                for key, observation in observations.items() if key in kinds}
+    except Malformed as problem:
+        raise checks.GraderBug(f"the reference's observations do not read: {problem}") from None

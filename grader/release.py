@@ -3,7 +3,8 @@
 In a solution, the code students must write sits between ``### BEGIN SOLUTION`` and
 ``### END SOLUTION``; a ``### HINT: ...`` line inside gives the one-line hint. Each marked
 region becomes ``raise NotImplementedError("<hint>")`` at the region's indentation; everything
-else (docstrings, imports, helpers, printing, ``main()``) is kept verbatim.
+else (docstrings, imports, helpers, printing, ``main()``) is kept verbatim. A course's ``exercises/``
+is regenerated without overwriting a stub edited since (``grader.generated``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import json
 import re
 import shutil
 from pathlib import Path
+
+from grader import generated
+from grader.generated import EditedFiles
 
 BEGIN, END, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### HINT:"
 DEFAULT_HINT = "not implemented yet: see the docstring"
@@ -56,14 +60,37 @@ def solution_regions(source: str) -> list[str]:
     return [match.strip() for match in re.findall(rf"{re.escape(BEGIN)}\n(.*?){re.escape(END)}", source, re.S)]
 
 
-def generate_exercises(solutions: Path, exercises: Path) -> list[Path]:
-    """Write the stub of every solution ``.py`` into ``exercises``; return the files written."""
+def stubs(solutions: Path) -> dict[str, str]:
+    """The stub of every solution ``.py``, by file name (every file's markers checked before anything is written)."""
+    return {path.name: stub_source(path.read_text(encoding="utf-8"), str(path)) for path in sorted(solutions.glob("*.py"))}
+
+
+def write_stubs(planned: dict[str, str], exercises: Path) -> list[Path]:
+    """Write each stub (file name to text) into ``exercises``; return the files written."""
     exercises.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted(solutions.glob("*.py")):
-        target = exercises / path.name
-        target.write_text(stub_source(path.read_text(encoding="utf-8"), str(path)), encoding="utf-8")
+    for name, text in planned.items():
+        target = exercises / name
+        target.write_text(text, encoding="utf-8")
         written.append(target)
+    return written
+
+
+def generate_exercises(solutions: Path, exercises: Path) -> list[Path]:
+    """Write the stub of every solution ``.py`` into ``exercises`` (a bundle's: nothing recorded); return the files written."""
+    return write_stubs(stubs(solutions), exercises)
+
+
+def release_exercises(solutions: Path, exercises: Path, force: bool = False) -> list[Path]:
+    """Regenerate a course's ``exercises/`` from its solutions and record what was written (``generated``).
+    A stub changed since release last wrote it stops this before anything is written
+    (``EditedFiles``), unless ``force``. Return the stubs written."""
+    planned = stubs(solutions)
+    changed = [] if force else generated.edited(exercises, planned)
+    if changed:
+        raise EditedFiles(exercises, changed)
+    written = write_stubs(planned, exercises)
+    generated.record(exercises, written)
     return written
 
 

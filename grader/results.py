@@ -68,6 +68,38 @@ class TestResult:
         return {**entry, "graphs": self.graphs} if self.graphs else entry
 
 
+@dataclass(frozen=True)
+class Flag:
+    """A construct in the student's code that reaches into the grading machinery (``grader/tamper.py``).
+
+    ``file`` is relative to the submission, ``line`` a line of its Python text, ``location`` the
+    same place as the student reads it ("layers.py:12", "hw.ipynb (cell 3, line 1)").
+    """
+
+    file: str
+    line: int
+    category: str
+    text: str
+    location: str = ""
+
+    @property
+    def where(self) -> str:
+        """``location``, else ``file:line``."""
+        return self.location or f"{self.file}:{self.line}"
+
+    def as_dict(self) -> dict:
+        """The entry of ``flags`` in the JSON documents."""
+        return {"file": self.file, "line": self.line, "category": self.category, "text": self.text,
+                "location": self.where}
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> Flag:
+        """Read an entry back (missing or odd fields become empty text, line 0)."""
+        line = entry.get("line")
+        return cls(str(entry.get("file", "")), line if isinstance(line, int) and not isinstance(line, bool) else 0,
+                   str(entry.get("category", "")), str(entry.get("text", "")), str(entry.get("location", "")))
+
+
 @dataclass
 class SubmissionResult:
     """Every check of one submission, with the seed its random inputs came from."""
@@ -80,6 +112,7 @@ class SubmissionResult:
     fingerprints: dict[str, str] = field(default_factory=dict)  # function -> digest of everything it returned
     trajectories: dict[str, dict] = field(default_factory=dict)  # training function -> labels, got, expected
     course: str = ""  # the name of the course it was graded against
+    flags: list[Flag] = field(default_factory=list)  # the tamper scan's findings in the code (grader/tamper.py)
 
     @property
     def score(self) -> float:
@@ -115,4 +148,6 @@ class SubmissionResult:
         document = {"score": self.score, "max_score": self.max_score, "tests": [test.as_dict() for test in self.tests]}
         if self.internal_error:  # the submission could not be graded at all
             document["internal_error"] = self.internal_error
+        if self.flags:  # code that reaches into the grading machinery
+            document["flags"] = [flag.as_dict() for flag in self.flags]
         return document

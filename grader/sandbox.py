@@ -91,7 +91,7 @@ def _namespace_flags() -> list[str]:
 
 def readable_paths() -> list[Path]:
     """The system, the Python installation, its packages and the grader package: nothing else."""
-    paths = {Path(p) for p in ("/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/alternatives")}
+    paths = {Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/alternatives")}
     paths |= {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
     paths |= {Path(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages())}
     paths.add(Path(grader.__file__).resolve().parent)

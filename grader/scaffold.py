@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.release import generate_exercises
+from grader.generated import MANIFEST
+from grader.release import release_exercises
 
 ASSIGNMENT = '''# The grading declarations of this course (see autograde's README, "Writing a course").
 [assignment]
@@ -96,7 +97,8 @@ class CourseExists(FileExistsError):
 
 
 def new_course(folder: Path) -> list[Path]:
-    """Write a course with one working exercise into ``folder`` (empty or new); return the files written."""
+    """Write a course with one working exercise into ``folder`` (empty or new), its stubs generated as
+    ``autograde release`` does (with their record); return the files written."""
     if folder.exists() and any(folder.iterdir()):
         raise CourseExists(f"{folder} is not empty")
     files = {
@@ -109,4 +111,4 @@ def new_course(folder: Path) -> list[Path]:
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    return list(files) + generate_exercises(folder / "solutions", folder / "exercises")
+    return list(files) + release_exercises(folder / "solutions", folder / "exercises") + [folder / "exercises" / MANIFEST]

@@ -7,11 +7,14 @@ removed: code that everyone was given, or that every right answer converges to, 
 Students are compared function by function, so renamed variables and reordered functions change
 nothing. Only the fingerprints are kept per student, never the code, and only pairs that share a
 fingerprint are compared.
+
+One student's code that cannot be fingerprinted (nested too deeply to tokenise, or unreadable in a
+way nobody foresaw) costs only that student's fingerprints, or that function's: the class is still
+compared, and the summary names who was left out and why.
 """
 
 from __future__ import annotations
 
-import ast
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from grader import submission
+from grader import pyparse, submission
 from grader.assignment import Assignment
 
 NOISE = 25  # k-gram length in tokenised characters: shorter matches are noise (copydetect's default)
@@ -50,18 +53,40 @@ class SimilarPair:
         return cls((first, second), float(entry["similarity"]), list(entry["functions"]))
 
 
+@dataclass
+class Comparison:
+    """What comparing a class's code found: the similar pairs, and the students whose code was not (all)
+    compared, with why."""
+
+    pairs: list[SimilarPair]
+    not_compared: dict[str, str]
+
+
 def function_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> Prints:
     """The fingerprints of each contract function defined under ``path``, boilerplate removed."""
+    return student_prints(path, contract, boilerplate)[0]
+
+
+def student_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> tuple[Prints, list[str]]:
+    """``function_prints``, and a note for each function left out because its code could not be tokenised."""
     from copydetect.utils import filter_code, get_document_fingerprints  # only class grading pays for it
 
     with tempfile.TemporaryDirectory(prefix="autograde-similarity-") as stage:
         code = submission.load(path, contract, Path(stage))
-    prints = {}
+    prints, notes = {}, []
     for name, definition in code.definitions.items():
-        tokens, _ = filter_code(ast.unparse(definition.node), "code.py", "python")
-        hashes, _ = get_document_fingerprints(tokens, NOISE, GUARANTEE - NOISE + 1)
+        text = pyparse.unparse(definition.node)
+        if text is None:
+            notes.append(f"{name} was not compared: its code is nested too deeply to tokenise")
+            continue
+        try:
+            tokens, _ = filter_code(text, "code.py", "python")
+            hashes, _ = get_document_fingerprints(tokens, NOISE, GUARANTEE - NOISE + 1)
+        except Exception as error:  # noqa: BLE001 - the tokeniser's failure on one function costs only that function
+            notes.append(f"{name} was not compared: tokenising it failed ({type(error).__name__})")
+            continue
         prints[name] = frozenset(int(h) for h in hashes) - (boilerplate or {}).get(name, frozenset())
-    return prints
+    return prints, notes
 
 
 def boilerplate(assignment: Assignment) -> Prints:
@@ -99,8 +124,21 @@ def _similar(first: frozenset[int], second: frozenset[int]) -> bool:
     return shared >= MIN_SHARED and shared >= FUNCTION_SIMILARITY * len(first | second)
 
 
-def compare_class(submissions: Iterable[tuple[str, Path]], assignment: Assignment) -> list[SimilarPair]:
-    """The similar pairs among ``(student, path)`` submissions, with the assignment's given code subtracted."""
+def compare_class(submissions: Iterable[tuple[str, Path]], assignment: Assignment) -> Comparison:
+    """The similar pairs among ``(student, path)`` submissions, with the assignment's given code subtracted.
+
+    A student whose code cannot be fingerprinted is left out (a function of theirs, or all of it), with
+    the reason in ``not_compared``; everyone else is still compared.
+    """
     contract = {spec.name for spec in assignment.functions}
     given = boilerplate(assignment)
-    return similar_pairs({student: function_prints(path, contract, given) for student, path in submissions})
+    prints: dict[str, Prints] = {}
+    not_compared: dict[str, str] = {}
+    for student, path in submissions:
+        try:
+            prints[student], notes = student_prints(path, contract, given)
+        except Exception as error:  # noqa: BLE001 - one student's code must not switch off the class's comparison
+            notes = [f"their code was not compared: reading it failed ({type(error).__name__}: {str(error)[:200]})"]
+        if notes:
+            not_compared[student] = "; ".join(notes)
+    return Comparison(similar_pairs(prints), not_compared)

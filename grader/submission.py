@@ -8,6 +8,8 @@ folder that the process running it can see.
 from __future__ import annotations
 
 import ast
+import hashlib
+import os
 import re
 import shutil
 import time
@@ -17,9 +19,10 @@ from pathlib import Path
 from grader import pyparse
 from grader.notebook import ConvertedNotebook, NotebookError, convert
 
-MAX_FILE_BYTES = 2 * 2**20  # a .py file
+MAX_FILE_BYTES = 2 * 2**20  # a .py file, or the code cells of a notebook
 MAX_NOTEBOOK_BYTES = 64 * 2**20  # notebooks carry outputs (plots, logs)
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "site-packages", "node_modules"}
+MAX_MODULE_BYTES = 120  # a staged module's name, within the 255 bytes a file name may have
 
 
 @dataclass
@@ -87,23 +90,42 @@ class Submission:
 
 
 def discover(root: Path) -> list[Path]:
-    """The Python files and notebooks of a submission: the file itself, or those under the folder."""
+    """The Python files and notebooks of a submission: the file itself, or those under the folder.
+
+    Hidden and tool folders are skipped and links not followed. The walk keeps its own list of
+    folders, so a tree nested thousands deep is walked, not a RecursionError; a folder that cannot
+    be listed is skipped.
+    """
     if root.is_file():
         return [root]
     found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root).parts
-        if any(part in IGNORED_FOLDERS or part.startswith(".") for part in relative[:-1]):
+    folders = [root]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as listing:
+                children = list(listing)
+        except OSError:
             continue
-        if path.suffix in (".py", ".ipynb") and not path.is_symlink() and path.is_file():
-            found.append(path)
-    return found
+        for child in children:
+            try:
+                if child.is_dir(follow_symlinks=False):
+                    if child.name not in IGNORED_FOLDERS and not child.name.startswith("."):
+                        folders.append(Path(child.path))
+                elif Path(child.name).suffix in (".py", ".ipynb") and child.is_file(follow_symlinks=False):
+                    found.append(Path(child.path))
+            except OSError:
+                continue
+    return sorted(found)
 
 
 def module_name(path: Path) -> str:
-    """A valid module name for a file (``My Notebook.ipynb`` -> ``My_Notebook``)."""
+    """A valid module name for a file (``My Notebook.ipynb`` -> ``My_Notebook``); a name too long for a
+    file is cut and given a hash of the whole name."""
     name = re.sub(r"\W", "_", path.stem)
-    return name if name and not name[0].isdigit() else f"m_{name}"
+    name = name if name and not name[0].isdigit() else f"m_{name}"
+    if len(name.encode("utf-8")) <= MAX_MODULE_BYTES:
+        return name
+    return f"{name[:40]}_{hashlib.sha256(name.encode('utf-8')).hexdigest()[:16]}"
 
 
 def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | None = None) -> Submission:
@@ -127,10 +149,9 @@ def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | 
             continue
         try:
             source.tree = pyparse.parse(text, str(path))
-        except (SyntaxError, ValueError) as error:
-            line = getattr(error, "lineno", 0) or 0
-            message = getattr(error, "msg", str(error))
-            source.problem = f"syntax error at {source.locate(line)}: {message}"
+        except SyntaxError as error:
+            source.problem = (f"syntax error at {source.locate(error.lineno)}: {error.msg}" if error.lineno
+                              else f"{path.name} cannot be parsed: {error.msg}")
         source.staged = stage / f"{module}.py"
         source.staged.write_text(text, encoding="utf-8")
     every = {name: sorted(found, key=lambda d: d.source.module != (modules or {}).get(name))
@@ -148,12 +169,16 @@ def _read(source: SourceFile) -> str | None:
             return None
         if source.path.suffix == ".ipynb":
             source.notebook = convert(source.path)
+            if len(source.notebook.source.encode("utf-8")) > MAX_FILE_BYTES:
+                source.problem = (f"{source.path.name}: its code cells hold more than {MAX_FILE_BYTES // 2**20} MiB "
+                                  "of text; not read")
+                return None
             return source.notebook.source
         raw = source.path.read_bytes()
         if b"\x00" in raw:
             source.problem = f"{source.path.name} is a binary file, not Python source"
             return None
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is not code
     except NotebookError as error:
         source.problem = str(error)
     except UnicodeDecodeError as error:

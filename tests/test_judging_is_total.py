@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import checks, compare, footprint
+from grader import checks, compare, engine, footprint
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
 from grader.results import Status
@@ -136,12 +136,76 @@ forged_calls = json_values | st.lists(st.dictionaries(call_keys, json_values, ma
 @settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_forged_observation_gets_a_verdict_never_an_internal_error(course, reference, data):
-    """The student's process writes its observations: whatever it sends, the verdict is the student's."""
+    """The student's process writes its observations: whatever it sends, read at the boundary as the engine
+    reads it, the verdict is the student's."""
     pool = itertools.cycle(data.draw(st.lists(forged_calls, min_size=1, max_size=6)))
     for spec in course.functions:
         for check in spec.checks:
-            student = {probe.id: {"status": data.draw(st.sampled_from(["ok", "missing", 7])), "calls": next(pool),
-                                  "error": next(pool)} for probe in probes_for_check(spec, check)}
+            probes = probes_for_check(spec, check)
+            sent = {probe.id: {"status": data.draw(st.sampled_from(["ok", "missing", 7])), "calls": next(pool),
+                               "error": next(pool)} for probe in probes}
+            student = engine.read_observations(sent, probes)
             result = checks.judge(spec, check, checks.Evidence(student, reference.reference, reference.variants),
                                   course.catalogue)
             assert result.status in set(Status) - {Status.INTERNAL} and (result.status == Status.PASS or result.message)
+
+
+VALUE_CHECKS = ("returns", "training", "finite-difference", "dataset", "leaf-gradient", "backward", "no-autograd")
+forged_leaves = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=True) | st.text(max_size=4) \
+    | st.sampled_from([[], {}, {"type": "tensor"}, [0.0] * 12, {"type": "tuple", "items": [], "length": 0}])
+
+
+@st.composite
+def forged(draw, record):
+    """``record`` (an honest observation, as JSON) with a few of its fields replaced, removed or added, the way
+    code that rewrites the harness in its own process could send it."""
+    forged_record = copy.deepcopy(record)
+    for _ in range(draw(st.integers(1, 3))):
+        node = forged_record
+        while True:
+            keys = sorted(node) if isinstance(node, dict) else list(range(len(node)))
+            if not keys:
+                break
+            key = draw(st.sampled_from(keys))
+            if isinstance(node[key], (dict, list)) and node[key] and draw(st.booleans()):
+                node = node[key]
+                continue
+            action = draw(st.sampled_from(["replace", "remove", "add"]))
+            if action == "remove" and isinstance(node, dict):
+                del node[key]
+            elif action == "add" and isinstance(node, dict):
+                node[draw(st.sampled_from(["data", "summary", "result", "class", "status", "x"]))] = copy.deepcopy(draw(forged_leaves))
+            else:
+                node[key] = copy.deepcopy(draw(forged_leaves))
+            break
+    return forged_record
+
+
+def _as_student_sends(observation: dict) -> dict:
+    """A wrong variant's observation as a student's process would send it: without what only the trusted
+    reference run measures (finite differences)."""
+    sent = copy.deepcopy(observation)
+    for call in sent.get("calls", []):
+        call.pop("finite_difference", None)
+    return sent
+
+
+@settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_forged_record_never_passes_what_the_honest_wrong_one_fails(course, reference, data):
+    """For the honest records of every wrong variant that a value check fails, any forgery of their fields
+    (values dropped, replaced, fields removed or added) fails too, and judging it never raises."""
+    for spec in course.functions:
+        for mistake, observations in reference.variants.get(spec.name, []):
+            for check in spec.checks:
+                probes = [probe for probe in probes_for_check(spec, check) if probe.id in observations]
+                if check.kind not in VALUE_CHECKS or mistake not in check.mistakes or not probes:
+                    continue
+                honest = {probe.id: _as_student_sends(observations[probe.id]) for probe in probes}
+                evidence = checks.Evidence(engine.read_observations(honest, probes), reference.reference, reference.variants)
+                if checks.judge(spec, check, evidence, course.catalogue).status == Status.PASS:
+                    continue
+                sent = {key: data.draw(forged(value)) for key, value in honest.items()}
+                evidence = checks.Evidence(engine.read_observations(sent, probes), reference.reference, reference.variants)
+                result = checks.judge(spec, check, evidence, course.catalogue)
+                assert result.status not in (Status.PASS, Status.INTERNAL), (spec.name, mistake, check.kind)

@@ -76,9 +76,11 @@ def test_zip_entries_cannot_escape_the_extraction_folder(tmp_path, member):
     archive = tmp_path / "bad.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr(member, "x = 1\n")
-    with pytest.raises(UnsafeArchive):
-        safe_extract(archive, tmp_path / "out")
-    assert not (tmp_path / "evil.py").exists()
+        bundle.writestr("student/neuron.py", "x = 1\n")
+    (skipped,) = safe_extract(archive, tmp_path / "out")
+    assert (skipped.name, skipped.reason) == (member, "its path leads outside the folder (absolute, or with '..')")
+    assert not (tmp_path / "evil.py").exists() and not list(tmp_path.glob("**/evil.py"))
+    assert (tmp_path / "out" / "student" / "neuron.py").is_file()
 
 
 def test_symlinked_entries_are_listed_not_followed(tmp_path):
@@ -96,5 +98,13 @@ def test_zip_with_a_symlink_member_is_refused(tmp_path):
         member = zipfile.ZipInfo("student/neuron.py")
         member.external_attr = (0o120777 << 16)
         bundle.writestr(member, "/etc/passwd")
-    with pytest.raises(UnsafeArchive, match="unsafe entry"):
+    (skipped,) = safe_extract(archive, tmp_path / "out")
+    assert skipped.reason == "it is a symbolic link"
+    assert not (tmp_path / "out" / "student" / "neuron.py").exists()
+
+
+def test_a_zip_that_is_not_one_is_refused_whole(tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(UnsafeArchive, match="broken.zip is not a readable zip"):
         safe_extract(archive, tmp_path / "out")

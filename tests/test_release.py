@@ -9,11 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission
-from grader import answer_key, assignment, plan
+from grader import answer_key, assignment, generated, plan
 from grader.cli import main
 from grader.engine import Session
 from grader.release import leaks, secrets, stub_notebook, write_bundle
-from grader.validate import validate
+from grader.release import stubs as release_stubs
+from grader.validate import exercises_drift, validate
 from tests.conftest import ROOT
 
 KEY_SEEDS = [101, 202]
@@ -123,3 +124,86 @@ def test_notebook_release_stubs_regions_and_clears_outputs(tmp_path):
     released = nbformat.read(str(tmp_path / "ex.ipynb"), as_version=4)
     assert released.cells[0].source == "def f(x):\n    raise NotImplementedError('double it')\n"
     assert released.cells[0].outputs == [] and "forty-two" not in (tmp_path / "ex.ipynb").read_text()
+
+
+# `autograde release` regenerates exercises/ but never overwrites a stub edited since it generated it.
+
+def _course_copy(course, folder):
+    """A copy of the shipped course, with its exercises/ and their record."""
+    for part in ("solutions", "exercises", "mistakes"):
+        shutil.copytree(course.root / part, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("assignment.toml", "inputs.py", "targets.py"):
+        shutil.copy(course.root / part, folder)
+    return folder
+
+
+def _release(folder, *options):
+    return CliRunner().invoke(main, ["release", "--assignment", str(folder / "assignment.toml"), *options])
+
+
+def _contents(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("root", [ROOT, ROOT / "examples" / "autograd-functions"], ids=["lecture", "autograd-functions"])
+def test_the_shipped_exercises_are_recorded_as_generated(root):
+    course = assignment.load(root / "assignment.toml")
+    stubs = release_stubs(course.solutions)
+    assert generated.recorded(course.exercises) == {name: generated.sha256(text.encode()) for name, text in stubs.items()}
+    assert generated.edited(course.exercises, stubs) == [] and exercises_drift(course) == []
+
+
+def test_release_records_what_it_wrote_and_regenerates_unedited_stubs(course, tmp_path):
+    folder = _course_copy(course, tmp_path / "course")
+    (folder / "exercises" / generated.MANIFEST).unlink()  # a course released before the record existed
+    first = _release(folder)
+    assert first.exit_code == 0, first.output
+    assert set(generated.recorded(folder / "exercises")) == {path.name for path in course.solutions.glob("*.py")}
+    solution = folder / "solutions" / "neuron.py"
+    solution.write_text(solution.read_text().replace("### HINT: ", "### HINT: (new) ", 1))
+    again = _release(folder)
+    assert again.exit_code == 0, again.output
+    assert "(new)" in (folder / "exercises" / "neuron.py").read_text()
+    recorded = generated.recorded(folder / "exercises")
+    assert recorded["neuron.py"] == generated.sha256((folder / "exercises" / "neuron.py").read_bytes())
+    assert exercises_drift(assignment.load(folder / "assignment.toml")) == []
+
+
+def test_release_refuses_to_overwrite_an_edited_stub(course, tmp_path):
+    folder = _course_copy(course, tmp_path / "course")
+    stub = folder / "exercises" / "backprop.py"
+    stub.write_text(stub.read_text() + "\n# my note to the students\n")
+    solution = folder / "solutions" / "neuron.py"
+    solution.write_text(solution.read_text().replace("### HINT: ", "### HINT: (new) ", 1))
+    before = _contents(folder / "exercises")
+    refused = _release(folder, "--out", str(tmp_path / "bundle"))
+    assert refused.exit_code == 2
+    assert str(stub) in refused.output and "neuron.py" not in refused.output and "--force" in refused.output
+    assert _contents(folder / "exercises") == before and not (tmp_path / "bundle").exists()  # nothing written
+    forced = _release(folder, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "my note" not in stub.read_text() and "(new)" in (folder / "exercises" / "neuron.py").read_text()
+    assert generated.edited(folder / "exercises", release_stubs(folder / "solutions")) == []
+
+
+def test_without_a_record_a_stub_unlike_the_generated_one_is_kept(course, tmp_path):
+    folder = _course_copy(course, tmp_path / "course")
+    (folder / "exercises" / generated.MANIFEST).unlink()
+    stub = folder / "exercises" / "autograd_loop.py"
+    stub.write_text(stub.read_text().replace("raise NotImplementedError", "raise RuntimeError", 1))
+    refused = _release(folder)
+    assert refused.exit_code == 2 and str(stub) in refused.output
+    assert "RuntimeError" in stub.read_text() and not (folder / "exercises" / generated.MANIFEST).exists()
+
+
+def test_a_new_course_records_its_stubs_and_validates(tmp_path):
+    folder = tmp_path / "new-course"
+    created = CliRunner().invoke(main, ["new", str(folder)])
+    assert created.exit_code == 0, created.output
+    assert set(generated.recorded(folder / "exercises")) == {"activations.py"}
+    released = _release(folder)
+    assert released.exit_code == 0, released.output
+    validated = CliRunner().invoke(main, ["validate", "--assignment", str(folder / "assignment.toml"), "--sandbox", "process",
+                                          "--seed", "11"])
+    assert validated.exit_code == 0, validated.output
+    assert "ok   exercises/ is in sync with solutions/" in validated.output

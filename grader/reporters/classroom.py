@@ -12,7 +12,9 @@ import json
 import os
 from pathlib import Path
 
+from grader.reporters import workflow_commands
 from grader.results import ERROR, FAIL, INTERNAL, PASS, SubmissionResult
+from grader.textsafe import visible
 
 MESSAGE_LIMIT = 300
 
@@ -29,13 +31,18 @@ def document(result: SubmissionResult) -> dict:
             "name": test.name,
             "status": test.status,
             "score": test.score,
-            "message": short_message(test.message, test.mistake),
+            "message": short_message(_logged(test.message), test.mistake),
             "test_code": f"autograde check --only {test.function}",
-            "filename": relative(test.file),
+            "filename": _logged(relative(test.file)),
             "line_no": test.line or 0,
-            "duration": round(test.duration * 1000),
+            "duration": round(min(test.duration, 86_400.0) * 1000),
         } for test in result.tests],
     }
+
+
+def _logged(text: str) -> str:
+    """Text the reporter action prints into the Actions log: control characters visible, no workflow command."""
+    return workflow_commands.neutralise(visible(text))
 
 
 def short_message(message: str, mistake: str | None) -> str:
@@ -62,9 +69,10 @@ def encoded(result: SubmissionResult) -> str:
 
 
 def render(result: SubmissionResult) -> str:
-    """The object as JSON on stdout; appended as ``result=<base64>`` to ``$GITHUB_OUTPUT`` when set."""
+    """The object as JSON on stdout (no workflow command forged by its strings); appended as
+    ``result=<base64>`` to ``$GITHUB_OUTPUT`` when set."""
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
         with open(output, "a", encoding="utf-8") as handle:
             handle.write(f"result={encoded(result)}\n")
-    return json.dumps(document(result), indent=2) + "\n"
+    return workflow_commands.neutralise(json.dumps(document(result), indent=2) + "\n", "json")

@@ -9,6 +9,7 @@ from pathlib import Path
 from grader.reporters import terminal
 from grader.reporters.classroom import relative, short_message
 from grader.results import ERROR, INTERNAL, PASS, SubmissionResult
+from grader.textsafe import visible
 
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 
@@ -24,15 +25,16 @@ def escape_property(text: str) -> str:
 
 
 def annotations(result: SubmissionResult) -> list[str]:
-    """``::error file=…,line=…,title=…::message`` lines, worst first, at most ten."""
+    """``::error file=…,line=…,title=…::message`` lines, worst first, at most ten; each on one line,
+    its control characters made visible, then escaped as GitHub documents."""
     failing = [test for test in result.tests if test.status != PASS]
     failing.sort(key=lambda t: (t.status not in (ERROR, INTERNAL), -t.max_score))
     lines = []
     for test in failing[:MAX_ANNOTATIONS]:
-        properties = [f"title={escape_property(f'{test.name} ({test.score:g}/{test.max_score:g})')}"]
+        properties = [f"title={escape_property(visible(f'{test.name} ({test.score:g}/{test.max_score:g})'))}"]
         if relative(test.file):
-            properties = [f"file={escape_property(relative(test.file))}", f"line={test.line or 1}", *properties]
-        lines.append(f"::error {','.join(properties)}::{escape_data(short_message(test.message, test.mistake))}")
+            properties = [f"file={escape_property(visible(relative(test.file)))}", f"line={test.line or 1}", *properties]
+        lines.append(f"::error {','.join(properties)}::{escape_data(visible(short_message(test.message, test.mistake)))}")
     return lines
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from grader.reporters import terminal
+from grader.reporters import terminal, workflow_commands
 from grader.results import PASS, SubmissionResult
 
 
@@ -32,5 +32,5 @@ def document(result: SubmissionResult, visibility: str = "visible") -> dict:
 
 
 def render(result: SubmissionResult) -> str:
-    """The document as JSON."""
-    return json.dumps(document(result), indent=2) + "\n"
+    """The document as JSON (no workflow command forged by its strings)."""
+    return workflow_commands.neutralise(json.dumps(document(result), indent=2) + "\n", "json")

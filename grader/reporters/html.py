@@ -1,22 +1,27 @@
 """The instructor's class report: one self-contained HTML file built from an ``autograde grade``
 output folder (no network: figures are inline SVG, the little script and style are inline).
 
-Everything that comes from students (ids, messages, captured output, feedback) is escaped.
+Everything that comes from students (ids, messages, captured output, feedback) is escaped, its
+control characters made visible.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
-from html import escape
+from html import escape as html_escape
 from pathlib import Path
 
-from grader import class_summary, gradebook
+from grader import class_summary, gradebook, tamper
 from grader.assignment import Assignment
 from grader.reporters import graph_figure, plots
-from grader.results import PASS
+from grader.results import PASS, Flag
+from grader.textsafe import visible
 
 REPORT_FILE = "report.html"
+FENCE_OPENING = re.compile("(`{3,})")  # a fenced code block of the feedback's Markdown opens ...
+FENCE_CLOSING = re.compile(" {0,3}(`{3,})[ \t]*")  # ... and closes with a run at least as long (CommonMark)
 BLOCK_LABELS = ("FAIL:", "ERROR:", "INTERNAL ERROR:", "call:", "got:", "expected:", "diagnosis:", "hint:", "note:",
                 "your graph:", "reference graph:", "graph cut:")
 
@@ -48,6 +53,7 @@ def render(records: dict[str, dict], summary: class_summary.Summary, assignment:
     anchors = {student: f"student-{index}" for index, student in enumerate(students)}
     body = [_overview(summary, records, run), _trajectories(records),
             _clusters(listed.get("clusters") or [], anchors), _similar_code(listed.get("similar_code") or [], anchors),
+            _suspicious(summary.suspicious, anchors),
             _student_table(students, records, anchors),
             "<h2>Feedback per student</h2>",
             *(_student(records[student], anchors[student], feedback.get(student)) for student in students)]
@@ -84,6 +90,15 @@ def _figure(svg: str) -> str:
     return f"<figure class=\"card\">{svg}</figure>"
 
 
+def _drawn(draw, *args) -> str:
+    """A figure of students' numbers, or a line saying it could not be drawn: numbers a student's code
+    returned (huge, odd) must not cost the class its report."""
+    try:
+        return draw(*args)
+    except Exception as error:  # noqa: BLE001 - contained to this figure, and said
+        return f"<p>This figure could not be drawn ({escape(type(error).__name__)}: {escape(str(error)[:200])}).</p>"
+
+
 def _trajectories(records: dict[str, dict]) -> str:
     functions: dict[str, dict[str, dict]] = {}
     mistakes: dict[str, dict[str, str]] = {}
@@ -95,7 +110,7 @@ def _trajectories(records: dict[str, dict]) -> str:
                 mistakes.setdefault(function, {})[student] = named[0]
     if not functions:
         return ""
-    figures = "".join(_figure(plots.trajectory(function, runs, mistakes.get(function, {})))
+    figures = "".join(_figure(_drawn(plots.trajectory, function, runs, mistakes.get(function, {})))
                       for function, runs in functions.items())
     return ("<h2>Training trajectories</h2><p>Parameters after each graded training (the x axis is its length in "
             "epochs): the reference in black, each distinct wrong trajectory in colour, named by its students "
@@ -118,6 +133,33 @@ def _similar_code(pairs: list[dict], anchors: dict[str, str]) -> str:
                    f"<td class=\"number\">{100 * float(p.get('similarity', 0)):.0f}%</td>"
                    f"<td>{escape(', '.join(map(str, p.get('functions', []))))}</td></tr>" for p in pairs)
     return "<h2>Most similar code</h2>" + _table(["students", "similarity", "functions"], rows)
+
+
+def _suspicious(suspicious: dict[str, list[Flag]], anchors: dict[str, str]) -> str:
+    """The students whose code reaches into the grading machinery, each finding with its place (the tamper scan)."""
+    if not suspicious:
+        return ""
+    rows = "".join(f"<tr><td>{_links([student], anchors)}</td><td>{'<br>'.join(map(_finding, flags))}</td></tr>"
+                   for student, flags in suspicious.items())
+    return ("<h2>Suspicious code</h2><p>Code that reaches into the grader, torch's internals, the process or the "
+            "network, found by reading it (the tamper scan, see SECURITY.md). Forging a result in the student's own "
+            "process needs such code: read it before trusting the checks measured there (<code>inputs-unchanged</code>, "
+            "<code>differentiable</code>, <code>leaf-parameters</code>, <code>no-autograd</code>).</p>"
+            + _table(["student", "findings"], rows))
+
+
+def _finding(flag: Flag) -> str:
+    meaning = tamper.CATEGORIES.get(flag.category, "")
+    return (f"<code>{escape(flag.where)}</code> <span class=\"tag\" title=\"{escape(meaning)}\">{escape(flag.category)}</span> "
+            f"{escape(flag.text)}")
+
+
+def _flags(record: dict) -> str:
+    """A student's own findings, above their feedback."""
+    flags = [Flag.from_dict(flag) for flag in record.get("flags") or [] if isinstance(flag, dict)]
+    if not flags:
+        return ""
+    return f"<p class=\"flags\"><strong>Suspicious code:</strong><br>{'<br>'.join(map(_finding, flags))}</p>"
 
 
 def _table(headers: list[str], rows: str) -> str:
@@ -152,7 +194,7 @@ def _student(record: dict, anchor: str, feedback: str | None) -> str:
     body = _markdown(feedback, figures) if feedback is not None else _checks(record, figures)
     return (f"<section class=\"student card\" id=\"{anchor}\"><h3>{escape(record['id'])} "
             f"<span class=\"score\">{record['score']:g} / {record['max_score']:g} ({percent:.0f}%)</span></h3>"
-            f"{body}<p><a href=\"#top\">back to the top</a></p></section>")
+            f"{_flags(record)}{body}<p><a href=\"#top\">back to the top</a></p></section>")
 
 
 @lru_cache(maxsize=256)
@@ -178,10 +220,11 @@ def _markdown(text: str, figures: dict[str, str]) -> str:
     """The student's feedback file (the terminal reporter's Markdown) as HTML: its heading dropped
     (the section has one), the table of checks folded away, text blocks kept as the student reads them,
     each check's picture (``figures``, by check name) after its block."""
-    html, block, table, figure = [], None, [], ""
-    for line in text.splitlines():
+    html, block, table, figure, fence = [], None, [], "", ""
+    for line in text.split("\n"):  # Markdown's line ends only, as the file was written
         if block is not None:
-            if line.startswith("```"):
+            closing = FENCE_CLOSING.fullmatch(line)
+            if closing and len(closing.group(1)) >= len(fence):
                 html += [_block(block), figure]
                 block, figure = None, ""
             else:
@@ -193,8 +236,9 @@ def _markdown(text: str, figures: dict[str, str]) -> str:
         if table:
             html.append(f"<details><summary>every check</summary><pre>{escape(chr(10).join(table))}</pre></details>")
             table = []
-        if line.startswith("```"):
-            block = []
+        opening = FENCE_OPENING.match(line)
+        if opening:
+            block, fence = [], opening.group(1)
         elif line.startswith("### "):
             html.append(f"<h5>{escape(line[4:])}</h5>")
             figure = next((shown for name, shown in figures.items()
@@ -216,6 +260,11 @@ def _block(lines: list[str]) -> str:
         shown.append(f"<span class=\"label {label[:-1].lower()}\">{escape(label)}</span>{escape(line[len(label):])}"
                      if label else escape(line))
     return f"<pre class=\"block\">{chr(10).join(shown)}</pre>"
+
+
+def escape(text: str) -> str:
+    """Text as HTML: its control characters made visible, then ``&``, ``<``, ``>`` and quotes escaped."""
+    return html_escape(visible(text))
 
 
 def _mistake(mistake: str | None) -> str:

@@ -1,4 +1,9 @@
-"""JUnit XML: one testsuite per exercise module, one testcase per check, for any CI's test reporter."""
+"""JUnit XML: one testsuite per exercise module, one testcase per check, for any CI's test reporter.
+
+Every attribute and text holds only characters XML 1.0 allows (the others escaped visibly), so the
+file parses whatever the student's code printed or raised; and no line of it is one a GitHub Actions
+runner would take for a workflow command.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import xml.etree.ElementTree as ElementTree
 from collections import defaultdict
 
 from grader.assignment import Assignment
+from grader.reporters import workflow_commands
 from grader.results import ERROR, FAIL, INTERNAL, SubmissionResult
+from grader.textsafe import xml_text
 
 
 def render(result: SubmissionResult, assignment: Assignment) -> str:
@@ -43,5 +50,15 @@ def render(result: SubmissionResult, assignment: Assignment) -> str:
         suite = ElementTree.SubElement(root, "testsuite", name="autograde", tests="1", failures="0", errors="1")
         case = ElementTree.SubElement(suite, "testcase", classname="autograde", name="internal grader error")
         ElementTree.SubElement(case, "error", message="internal grader error", type="internal").text = result.internal_error
+    _allowed_characters(root)
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    document = ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    return workflow_commands.neutralise(document, "xml")
+
+
+def _allowed_characters(root: ElementTree.Element) -> None:
+    """Escape what XML 1.0 forbids in every text and attribute of the tree, in place."""
+    for element in root.iter():
+        element.attrib = {name: xml_text(value) for name, value in element.attrib.items()}
+        if element.text:
+            element.text = xml_text(element.text)

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from grader.textsafe import one_line  # noqa: E402
+
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
                      "axes.titlesize": 10, "axes.titleweight": "bold",
                      "font.sans-serif": ["DejaVu Sans", "Arial"]})  # short: every SVG text element repeats it
@@ -104,7 +106,7 @@ def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -
 
 def _group_label(students: list[str], mistakes: dict[str, str]) -> str:
     named = Counter(mistakes[student] for student in students if student in mistakes).most_common(1)
-    who = students[0] if len(students) == 1 else f"{len(students)} students"
+    who = one_line(students[0]) if len(students) == 1 else f"{len(students)} students"
     label = f"{who}: {named[0][0]}" if named else who
     return label.replace("$", r"\$")  # a "$" in a student id is text, not mathematics
 

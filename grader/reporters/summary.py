@@ -1,15 +1,22 @@
 """The instructor's class picture on the terminal: distribution, pass rates, common mistakes, clusters
-of identical wrong answers, similar code, internal errors."""
+of identical wrong answers, similar code, internal errors.
+
+Student ids and file names are shown on one line each, control characters escaped, and no line is
+one a GitHub Actions runner would take for a workflow command.
+"""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
 from grader.class_summary import Summary
+from grader.reporters import workflow_commands
+from grader.textsafe import one_line, visible
 
 BAR_WIDTH = 30
 TOP = 5  # clusters and similar pairs shown; --format json has them all
 NAMES_SHOWN = 8
+FLAGS_SHOWN = 5  # findings shown per student; --format json has them all
 MESSAGE_WIDTH = 160
 
 
@@ -33,12 +40,16 @@ def render(summary: Summary) -> str:
     lines += _clusters(summary) + _similar_code(summary)
     if not summary.clusters and not summary.similar_code and stats["mean"] is not None:
         lines += ["", "No two students gave the same wrong result, and no two wrote similar code."]
+    lines += _suspicious(summary)
+    if summary.not_compared:
+        lines += ["", "Code left out of the similarity comparison (it could not be read as code):"]
+        lines += [f"  {one_line(student)}: {_shorten(reason)}" for student, reason in summary.not_compared.items()]
     if summary.internal_errors:
         lines += ["", f"{summary.errors} submissions hit an INTERNAL grader error (not the students' fault):"]
-        lines += [f"  {student}: {_shorten(message)}" for student, message in summary.internal_errors.items()]
+        lines += [f"  {one_line(student)}: {_shorten(message)}" for student, message in summary.internal_errors.items()]
     if summary.unrecognised:
-        lines += ["", "Not graded (not recognised):"] + [f"  {item}" for item in summary.unrecognised]
-    return "\n".join(lines) + "\n"
+        lines += ["", "Not graded (not recognised):"] + [f"  {one_line(item)}" for item in summary.unrecognised]
+    return workflow_commands.neutralise(visible("\n".join(lines) + "\n"))
 
 
 def _clusters(summary: Summary) -> list[str]:
@@ -58,9 +69,22 @@ def _similar_code(summary: Summary) -> list[str]:
     if not summary.similar_code:
         return []
     lines = ["", "Most similar code (starter and reference code not counted):"]
-    lines += [f"  {' and '.join(pair.students)}: {100 * pair.similarity:.0f}% alike; same code in {', '.join(pair.functions)}"
+    lines += [f"  {' and '.join(map(one_line, pair.students))}: {100 * pair.similarity:.0f}% alike; same code in {', '.join(pair.functions)}"
               for pair in summary.similar_code[:TOP]]
     return lines + _more(summary.similar_code)
+
+
+def _suspicious(summary: Summary) -> list[str]:
+    """The students whose code reaches into the grading machinery (the tamper scan): each finding's place
+    and category, for the instructor to read."""
+    if not summary.suspicious:
+        return []
+    lines = ["", "Suspicious code (reaches into the grader, torch's internals or the process: read it):"]
+    for student, flags in summary.suspicious.items():
+        lines.append(f"  {one_line(student)}: {len(flags)} finding{'s' if len(flags) != 1 else ''}")
+        lines += [f"    {one_line(flag.where)} {one_line(flag.category)}: {_shorten(flag.text)}" for flag in flags[:FLAGS_SHOWN]]
+        lines += [f"    ... and {len(flags) - FLAGS_SHOWN} more in summary.json"] if len(flags) > FLAGS_SHOWN else []
+    return lines
 
 
 def _more(items: list) -> list[str]:
@@ -68,12 +92,12 @@ def _more(items: list) -> list[str]:
 
 
 def _names(students: list[str]) -> str:
-    shown = ", ".join(students[:NAMES_SHOWN])
+    shown = ", ".join(map(one_line, students[:NAMES_SHOWN]))
     return shown + (f" and {len(students) - NAMES_SHOWN} more" if len(students) > NAMES_SHOWN else "")
 
 
 def _shorten(message: str) -> str:
     """One line: the message's first line and, for a traceback, its last (the exception)."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()] or [""]
-    line = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+    line = one_line(lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}")
     return line if len(line) <= MESSAGE_WIDTH else line[:MESSAGE_WIDTH - 3] + "..."

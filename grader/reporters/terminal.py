@@ -1,10 +1,17 @@
-"""The student's view: a table of checks, each failure in detail, one line per function not yet written, the total."""
+"""The student's view: a table of checks, each failure in detail, one line per function not yet written, the total.
+
+What the student's code or files decided (file names, messages, printed output) is shown as text:
+control characters escaped, one-line fields kept on one line, each failure in a Markdown fence it
+cannot close, and no line a GitHub Actions runner would take for a workflow command.
+"""
 
 from __future__ import annotations
 
 from tabulate import tabulate
 
+from grader.reporters import workflow_commands
 from grader.results import INTERNAL, INTERNAL_NOTE, NOT_IMPLEMENTED, PASS, SubmissionResult, TestResult
+from grader.textsafe import fence, one_line, visible
 
 STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "internal": "INTERNAL ERROR"}
 OUTPUT_LINES = 15
@@ -12,12 +19,13 @@ OUTPUT_LINES = 15
 
 def render(result: SubmissionResult, markdown: bool = False) -> str:
     """The full report as text (or Markdown, for feedback files)."""
-    lines = [f"# autograde: {result.submission}" if markdown else f"autograde check {result.submission}",
+    submission = one_line(result.submission)
+    lines = [f"# autograde: {submission}" if markdown else f"autograde check {submission}",
              f"random inputs seed: {result.seed} (rerun with --seed {result.seed} to get the same inputs)"]
     lines += [f"course: {result.course}", ""] if result.course else [""]
     if result.internal_error:
-        lines += [f"{INTERNAL_NOTE}:", result.internal_error, ""]
-    lines += [f"warning: {warning}" for warning in result.warnings]
+        lines += [f"{INTERNAL_NOTE}:", *_block([result.internal_error], markdown), ""]
+    lines += [f"warning: {one_line(warning)}" for warning in result.warnings]
     rows = [[test.function, test.name.split(": ", 1)[-1], f"{test.score:g}/{test.max_score:g}", STATUS_MARK[test.status]]
             for test in result.tests]
     lines += [tabulate(rows, headers=["function", "check", "points", "status"], tablefmt="github" if markdown else "simple"), ""]
@@ -43,7 +51,7 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
     else:
         percent = 100 * result.score / result.max_score if result.max_score else 0.0
         lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
-    return "\n".join(lines) + "\n"
+    return workflow_commands.neutralise(visible("\n".join(lines) + "\n"))
 
 
 def _heading(title: str, markdown: bool) -> str:
@@ -55,13 +63,14 @@ def _heading(title: str, markdown: bool) -> str:
 
 def _unfinished(test: TestResult, markdown: bool) -> str:
     """One line for a function that is still the stub: where it is, and the stub's hint."""
-    where = f" ({test.location})" if test.location else ""
-    line = f"{test.function}{where}: {test.message[test.message.index(NOT_IMPLEMENTED):]}"
+    where = f" ({one_line(test.location)})" if test.location else ""
+    line = f"{test.function}{where}: {one_line(test.message[test.message.index(NOT_IMPLEMENTED):])}"
     return f"- {line}" if markdown else line
 
 
 def _failure(test: TestResult, markdown: bool) -> list[str]:
-    where = f" ({test.location})" if test.location else ""
+    """A failing check: its title, then what went wrong (in Markdown, as a code block)."""
+    where = f" ({one_line(test.location)})" if test.location else ""
     title = f"### {test.name}{where}" if markdown else f"___ {test.name}{where} ___"
     first, *rest = test.explanation
     mark = INTERNAL_NOTE if test.status == INTERNAL else STATUS_MARK[test.status]
@@ -71,6 +80,12 @@ def _failure(test: TestResult, markdown: bool) -> list[str]:
         body += ["captured output:"] + ["  " + line for line in shown[:OUTPUT_LINES]]
         if len(shown) > OUTPUT_LINES:
             body.append(f"  ... ({len(shown) - OUTPUT_LINES} more lines)")
-    if markdown:
-        return [title, "", "```text", *body, "```", ""]
-    return [title, *body, ""]
+    return [title, *([""] if markdown else []), *_block(body, markdown), ""]
+
+
+def _block(body: list[str], markdown: bool) -> list[str]:
+    """Lines that may hold the student's text: in Markdown, a code block whose fence they cannot close."""
+    if not markdown:
+        return body
+    marks = fence("\n".join(body))
+    return [f"{marks}text", *body, marks]

@@ -1,12 +1,16 @@
 """Turn whatever a function returned into plain JSON data (runs where torch is imported).
 
 Only plain data crosses from a process running student code to the grader: tensors become
-dicts of dtype, shape, device, flat values and autograd attributes. Methods are called through
-``torch.Tensor`` itself, so a Tensor subclass cannot change what is reported about it.
+dicts of dtype, shape, device, flat values and autograd attributes. Every tensor is read as a plain
+``torch.Tensor``, through ``torch.Tensor``'s own accessors with ``__torch_function__`` switched off, so a
+subclass can neither change what is reported about it nor pass as a ``torch.Tensor``: its class is
+reported as what it is. A tensor always carries its values (complex ones as (real, imaginary) pairs);
+one too large to send carries a summary of them instead.
 """
 
 from __future__ import annotations
 
+import math
 import reprlib
 from typing import Any
 
@@ -25,6 +29,8 @@ def encode(value: Any, depth: int = 0) -> Any:
     """A JSON-able description of ``value``."""
     if value is None or isinstance(value, bool):
         return value
+    if type(value) is int and abs(value) >= 2**1024:  # past any float, and past what JSON may print of an int
+        return math.copysign(math.inf, value)
     if type(value) in (int, float):
         return value
     if type(value) is str:
@@ -45,33 +51,58 @@ def encode(value: Any, depth: int = 0) -> Any:
 
 
 def encode_tensor(tensor: torch.Tensor, depth: int = 0) -> dict[str, Any]:
-    """Describe a tensor: dtype, shape, device, values on the CPU and its autograd state.
+    """Describe a tensor: dtype, shape, device, values on the CPU and its autograd state."""
+    with torch._C.DisableTorchFunction():
+        return _tensor_record(tensor, depth)
 
-    Attributes are read through ``torch.Tensor``'s own descriptors, so a subclass's overrides
-    are never consulted.
-    """
+
+def _tensor_record(tensor: torch.Tensor, depth: int) -> dict[str, Any]:
     base = torch.Tensor
-    values = base.as_subclass(base.detach(tensor), base)
+    values = base.to(base.as_subclass(base.detach(tensor), base), "cpu")
     numel = base.numel(values)
-    data = None
-    if numel <= MAX_ELEMENTS and not base.is_complex(values):
-        flat = base.reshape(base.to(values, "cpu"), (-1,))
-        data = [float(v) for v in base.tolist(flat)]
+    if base.is_complex(values):
+        values = torch.view_as_real(base.resolve_conj(values))
+    flat = base.reshape(base.to(values, torch.float64) if values.dtype != torch.bool else values, (-1,))
+    data = [float(v) for v in base.tolist(flat)] if numel <= MAX_ELEMENTS else None
     is_leaf = base.is_leaf.__get__(tensor)
     grad = base.grad.__get__(tensor) if depth < 2 and (is_leaf or base.retains_grad.__get__(tensor)) else None
     grad_fn = base.grad_fn.__get__(tensor)
-    return {
+    record = {
         "type": "tensor",
-        "class": _class_name(tensor),
-        "dtype": str(values.dtype).removeprefix("torch."),
-        "shape": list(values.shape),
-        "device": values.device.type,
+        "class": tensor_class(tensor),
+        "dtype": str(base.dtype.__get__(tensor)).removeprefix("torch."),
+        "shape": list(base.shape.__get__(tensor)),
+        "device": base.device.__get__(tensor).type,
         "data": data,
         "requires_grad": base.requires_grad.__get__(tensor),
         "is_leaf": is_leaf,
         "grad_fn": type(grad_fn).__name__ if grad_fn is not None else None,
-        "grad": encode_tensor(grad, depth + 1) if grad is not None else None,
+        "grad": _tensor_record(grad, depth + 1) if grad is not None else None,
     }
+    if data is None:
+        record["summary"] = summary(flat)
+    return record
+
+
+def tensor_class(tensor: torch.Tensor) -> str:
+    """``torch.Tensor`` or ``torch.nn.parameter.Parameter`` for exactly those classes; any subclass by its own name,
+    marked as one, whatever it calls itself."""
+    cls = type(tensor)
+    if cls is torch.Tensor:
+        return "torch.Tensor"
+    if cls is torch.nn.Parameter:
+        return "torch.nn.parameter.Parameter"
+    return f"subclass {str(getattr(cls, '__qualname__', '?'))[:80]}"
+
+
+def summary(flat: torch.Tensor) -> list[float]:
+    """What stands for the values of a tensor too large to send: their sum, sum of squares, minimum and maximum
+    (as float64; a bool tensor counts its True values)."""
+    numbers = torch.Tensor.to(flat, torch.float64)
+    if torch.Tensor.numel(numbers) == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(torch.sum(numbers)), float(torch.sum(numbers * numbers)), float(torch.min(numbers)),
+            float(torch.max(numbers))]
 
 
 def encode_module(module: torch.nn.Module, depth: int = 0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import stat
 import sys
@@ -27,11 +28,17 @@ import torch
 
 from grader.protocol import Event, EventKind, Request, Response
 from grader.sandbox import readable_paths
-from grader.worker import harness, landlock
+from grader.worker import harness, landlock, privileges, syscalls
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder
 
 STARTUP_GRACE = 5.0
+MAX_CHILD_BYTES = 64 * 2**20  # all that the children serving one request may send the worker
+# what a child may read besides the system's folders, the Python installation and its own code: the same in
+# both modes (bubblewrap shows nothing more), and nothing of another process, user or terminal
+SYSTEM_READABLE = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/etc/localtime",
+                   "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+GPU_READABLE = ("/proc/driver", "/sys")  # the NVIDIA driver's parameters, and the devices it finds in /sys
 
 
 @dataclass
@@ -42,18 +49,26 @@ class Progress:
     load_errors: list[dict] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     skipped_modules: set[str] = field(default_factory=set)
+    received: int = 0  # bytes the children have sent so far
 
 
-def warm_up() -> None:
-    """Pay torch's lazy imports (optimizers, autograd, data loading) once, before any fork."""
+def warm_up(gpu_visible: bool) -> None:
+    """Pay torch's lazy imports (optimizers, autograd, data loading) once, before any fork.
+
+    Where a GPU is visible (``--device cuda``) no gradient is computed here: autograd's first backward
+    initialises CUDA in this process, and a child forked after that cannot use CUDA at all.
+    """
     weights = torch.ones(2, requires_grad=True)
     optimizer = torch.optim.SGD([weights], lr=0.1)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 2)), batch_size=2)
     for (batch,) in loader:
+        if gpu_visible:
+            continue
         (batch @ weights).tanh().mean().backward()
         optimizer.step()
         optimizer.zero_grad()
-    torch.autograd.grad((weights * weights).sum(), weights)
+    if not gpu_visible:
+        torch.autograd.grad((weights * weights).sum(), weights)
 
 
 def main() -> None:
@@ -62,8 +77,11 @@ def main() -> None:
     Every response is flushed and every child reaped by then, so the interpreter's own teardown
     (close to a second with torch loaded) would only keep the grader waiting.
     """
+    parent = os.environ.get("AUTOGRADE_PARENT")
+    privileges.guard_worker(int(parent) if parent and parent.isdigit() else None)
+    sys.path[:] = safe_import_path(sys.path)
     torch.set_num_threads(1)
-    warm_up()
+    warm_up(gpu_visible=os.environ.get("CUDA_VISIBLE_DEVICES") != "")
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
 
@@ -76,10 +94,25 @@ def main() -> None:
             request = Request.from_json(line)
             response = serve(request, announce)
         except Exception as error:  # noqa: BLE001 - reported to the grader as an internal error
-            response = Response(str(json.loads(line).get("id")), internal_error=f"{type(error).__name__}: {error}")
+            response = Response(_request_id(line), internal_error=f"{type(error).__name__}: {error}")
         channel.write(response.to_json() + "\n")
         channel.flush()
     os._exit(0)
+
+
+def _request_id(line: str) -> str:
+    try:
+        return str(json.loads(line).get("id"))
+    except (ValueError, AttributeError, RecursionError):
+        return ""
+
+
+def safe_import_path(entries: list[str]) -> list[str]:
+    """``sys.path`` without the folder the worker started in, the empty entry (the working folder) and the
+    shared temporary folders: student code can write there, and a package planted there would be imported
+    in place of the real one."""
+    unsafe = {os.path.realpath(path) for path in (os.getcwd(), tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm")}
+    return [entry for entry in entries if entry and os.path.realpath(entry) not in unsafe]
 
 
 def serve(request: Request, announce=lambda function: None) -> Response:
@@ -96,58 +129,73 @@ def serve(request: Request, announce=lambda function: None) -> Response:
 
 
 def _run_child(request: Request, start: int, progress: Progress, announce) -> int:
-    """Fork a child for probes[start:]; return the index to resume from."""
+    """Fork a child for probes[start:]; return the index to resume from.
+
+    The child gets a working folder of its own, removed with everything else it left once it has ended:
+    whatever it wrote, and every process it started (the worker is their subreaper), is gone before the
+    next child starts."""
     probes = request.probes
+    workdir = _fresh_folder(request)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
-        _child(request, start, write_end, progress.skipped_modules)
+        _child(request, start, write_end, progress.skipped_modules, workdir)
     os.close(write_end)
-    stream = _LineReader(read_end)
+    stream = _LineReader(read_end, MAX_CHILD_BYTES - progress.received)
     current, loading = None, []  # the modules being imported, innermost last
     deadline = time.monotonic() + STARTUP_GRACE + request.timeout
     index = start
     stopped = ""  # why the child stopped reporting, when it said so itself
+    outcome = EventKind.CRASH
     try:
-        while True:
+        for _ in range(_most_messages(request)):
             message = stream.next_message(deadline)
-            if message is None or message is TIMED_OUT:
+            if message is TOO_LARGE:
+                outcome, message = EventKind.TOO_LARGE, None
                 break
-            if not _well_formed(message, len(probes)):
-                message = None
+            if message is None or message is TIMED_OUT:
+                outcome = EventKind.TIMEOUT if message is TIMED_OUT else EventKind.CRASH
+                break
+            if not _well_formed(message, probes, index, current):
+                stopped = "its process sent what the grader does not send (the code interfered with the grader there)"
                 break
             if "begin" in message:
-                current, loading = message["begin"], []
-                announce(current)
                 index = message["index"]
+                current, loading = probes[index].function, []
+                announce(current)
                 deadline = time.monotonic() + request.timeout
             elif "loading" in message:
-                loading.append(message["loading"])
+                loading = (loading + [message["loading"][:200]])[-16:]
             elif "loaded" in message:
                 loading = loading[:-1]
             elif "probe" in message:
                 progress.observations[message["probe"]] = message["observation"]
-                progress.load_errors.extend(message.get("load_errors", []))
+                progress.load_errors.extend(message.get("load_errors", [])[:16])
                 index = message["index"] + 1
             elif "done" in message:
-                return len(probes)
+                if index == len(probes):
+                    return index
+                stopped = "its process said it was done before it was (the code interfered with the grader there)"
+                break
             elif "internal_error" in message:
                 if request.trusted:
-                    raise RuntimeError(f"the grading harness failed in the child process:\n{message['internal_error']}")
+                    raise RuntimeError(f"the grading harness failed in the child process:\n{str(message['internal_error'])}")
                 # beside student code, a report of the harness's failure cannot be told from a forged one
-                stopped, message = "its process stopped reporting (the code interfered with the grader there)", None
+                stopped = "its process stopped reporting (the code interfered with the grader there)"
                 break
-        outcome = EventKind.TIMEOUT if message is TIMED_OUT else EventKind.CRASH
+        else:
+            outcome, stopped = EventKind.TOO_LARGE, f"its process sent more than {_most_messages(request)} messages"
     finally:
+        progress.received += stream.received
         _kill_group(pid)
         status = _reap(pid)
         os.close(read_end)
-        if request.uid is not None and can_drop_privileges():
-            _kill_user(request.uid)
-    function = current or probes[index].function
+        _clean_up(request, workdir)
+    function = current or probes[min(index, len(probes) - 1)].function
     module = loading[-1] if loading else None
-    detail = stopped or (_describe_exit(status) if outcome == EventKind.CRASH else f"{request.timeout:g} s")
+    detail = stopped or {EventKind.CRASH: lambda: describe_exit(status), EventKind.TIMEOUT: lambda: f"{request.timeout:g} s",
+                         EventKind.TOO_LARGE: lambda: f"it sent the grader more than {MAX_CHILD_BYTES // 2**20} MB"}[outcome]()
     progress.events.append(Event(function, outcome, detail, module))
     if outcome == EventKind.TIMEOUT and module:
         progress.skipped_modules.add(module)
@@ -156,7 +204,78 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
     return index
 
 
-def _child(request: Request, start: int, write_end: int, skipped: set) -> None:
+def _most_messages(request: Request) -> int:
+    """How many messages a child may send for one request: a few per probe, and per module it imports."""
+    return 4 * len(request.probes) + 2 * len(request.files) + 16
+
+
+def _fresh_folder(request: Request) -> str:
+    """A new, empty working folder for one child, owned by the user it will run as."""
+    folder = tempfile.mkdtemp(prefix="autograde-")
+    if _runs_as_other_user(request):
+        os.chown(folder, request.uid, request.uid)
+    return folder
+
+
+def _runs_as_other_user(request: Request) -> bool:
+    return request.uid is not None and not request.trusted and os.geteuid() == 0
+
+
+def _clean_up(request: Request, workdir: str) -> None:
+    """Kill what the child left running, then remove what it wrote: its folder, and (under bwrap, where
+    ``/tmp`` is the sandbox's own) everything in ``/tmp``."""
+    if not request.trusted:
+        kill_descendants()
+        if _runs_as_other_user(request):
+            _kill_user(request.uid)
+    shutil.rmtree(workdir, ignore_errors=True)
+    if request.private_tmp and not request.trusted:
+        for entry in os.scandir("/tmp"):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+def kill_descendants(deadline_seconds: float = 10.0) -> None:
+    """Kill every child process of this worker, and every orphan that comes back to it as their subreaper,
+    until none is left (a process that called ``setsid()`` is found too)."""
+    deadline = time.monotonic() + deadline_seconds
+    me = os.getpid()
+    while time.monotonic() < deadline:
+        children = _children_of(me)
+        if not children:
+            return
+        for child in children:
+            _kill_group(child)
+        for child in children:
+            _reap(child)
+
+
+def _children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (read from ``/proc``; none where there is no ``/proc``)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def _child(request: Request, start: int, write_end: int, skipped: set, workdir: str) -> None:
     """The child: isolate, limit, load the code lazily and run the probes from ``start``.
 
     An exception that escapes the probe loop is the grader's, never the student's: it is sent as
@@ -170,13 +289,12 @@ def _child(request: Request, start: int, write_end: int, skipped: set) -> None:
 
     try:
         os.setsid()
-        if request.uid is not None and can_drop_privileges():
-            _drop_privileges(request.uid)
+        if _runs_as_other_user(request):
+            privileges.drop_to(request.uid, keep_reading=not can_drop_privileges())
         _apply_limits(request)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
-        workdir = tempfile.mkdtemp(prefix="autograde-")
         os.chdir(workdir)
         if not request.trusted:
             _confine(request, workdir)
@@ -210,16 +328,22 @@ def _child(request: Request, start: int, write_end: int, skipped: set) -> None:
 
 
 def _confine(request: Request, workdir: str) -> None:
-    """Landlock the child where the kernel has it: it reads only the Python installation, the system,
-    this submission's staged files and the course's inputs, writes only its own folder, connects
-    nowhere and cannot signal its worker or the grader."""
+    """Confine the child before it loads any student code: the environment is the child's own (its folder
+    for home and temporary files), ``sys.path`` holds nothing it can write to, and, where the kernel has
+    them, Landlock (it reads only the Python installation, the system, this submission's staged files and
+    the course's inputs, sees no other process in ``/proc``, writes only its own folder, connects nowhere
+    and cannot signal its worker or the grader) and a seccomp filter (no socket but a Unix one)."""
+    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+    tempfile.tempdir = workdir
+    sys.path[:] = safe_import_path(sys.path)
     visible = {str(Path(path).parent) for path in request.files.values()}
     readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.inputs] if p]
-    writable = [workdir, os.devnull] + (["/tmp"] if request.private_tmp else [])  # bwrap's /tmp is the child's own
-    if request.gpu:  # CUDA opens its device files for writing and drives them with ioctl
-        writable += [str(path) for path in sorted(Path("/dev").glob("nvidia*"))]
-    os.environ["TMPDIR"] = tempfile.tempdir = workdir
-    landlock.restrict(readable + ["/etc", "/proc", "/sys", "/dev"], writable)
+    writable = [workdir, os.devnull] + (["/tmp"] if request.private_tmp else [])  # bwrap's /tmp: wiped after each child
+    if request.gpu:  # CUDA drives its device files with ioctl, reads the driver's /proc files and names its threads
+        writable += [str(path) for path in sorted(Path("/dev").glob("nvidia*"))] + ["/proc/self/task"]
+        readable += list(GPU_READABLE)
+    landlock.restrict(readable + list(SYSTEM_READABLE), writable)
+    syscalls.restrict(unix_sockets=request.gpu)
 
 
 def _apply_limits(request: Request) -> None:
@@ -235,22 +359,23 @@ def child_limits(request: Request, proc: Path = Path("/proc")) -> dict[int, int]
 
     The address-space and process limits are set relative to what already exists, which only
     Linux's /proc tells; elsewhere (macOS) they are left out and the time limit stops a runaway.
+    Code that may use the GPU gets no address-space limit: CUDA could not start under one.
     """
     limits = {resource.RLIMIT_CPU: int(request.timeout * len(request.probes)) + 30,
               resource.RLIMIT_FSIZE: 64 * 2**20}
     status = proc / "self" / "status"
     if status.exists():
         vm_kb = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmSize:"))
-        limits[resource.RLIMIT_AS] = vm_kb * 1024 + request.memory_mb * 2**20
+        if not request.gpu:  # CUDA reserves tens of GB of address space before it allocates anything
+            limits[resource.RLIMIT_AS] = vm_kb * 1024 + request.memory_mb * 2**20
         limits[resource.RLIMIT_NPROC] = len(_processes_of(os.getuid())) + 32
     return limits
 
 
 @functools.cache
 def can_drop_privileges() -> bool:
-    """Root, with a Python installation that an unprivileged user can read (else imports would fail)."""
-    if os.geteuid() != 0:
-        return False
+    """Whether an unprivileged user can read the Python installation (else a child that drops its uid keeps
+    the capability to read files, and Landlock alone decides what it reads)."""
     for entry in {sys.prefix, sys.base_prefix, *sys.path}:
         if not entry or not os.path.isdir(entry):
             continue
@@ -261,14 +386,6 @@ def can_drop_privileges() -> bool:
                 return False
             path = os.path.dirname(path)
     return True
-
-
-def _drop_privileges(uid: int) -> None:
-    """Run as an unprivileged user of the worker's own: the process limit applies, the worker and
-    every root-owned file are out of reach, and other workers' staged code is unreadable."""
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
 
 
 def _processes_of(uid: int, alive_only: bool = False) -> list[int]:
@@ -307,17 +424,17 @@ def _kill_user(uid: int) -> None:
 
 
 TIMED_OUT = object()  # what ``_LineReader`` returns when the deadline passes
-MAX_MESSAGE_BYTES = 64 * 2**20
+TOO_LARGE = object()  # what it returns once the child has sent more than it may
 
 
 class _LineReader:
-    """Reads JSON lines from a pipe with a deadline; a garbled or oversized line counts as a crash."""
+    """Reads JSON lines from a pipe with a deadline and a budget of bytes; a garbled line counts as a crash."""
 
-    def __init__(self, fd: int):
-        self.fd, self.buffer = fd, b""
+    def __init__(self, fd: int, budget: int):
+        self.fd, self.buffer, self.budget, self.received = fd, b"", budget, 0
 
     def next_message(self, deadline: float):
-        """The next message (a dict), ``TIMED_OUT``, or None when the pipe closed or carried garbage."""
+        """The next message (a dict), ``TIMED_OUT``, ``TOO_LARGE``, or None when the pipe closed or carried garbage."""
         while b"\n" not in self.buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -326,29 +443,37 @@ class _LineReader:
             if not ready:
                 return TIMED_OUT
             chunk = os.read(self.fd, 1 << 16)
-            if not chunk or len(self.buffer) + len(chunk) > MAX_MESSAGE_BYTES:
+            if not chunk:
                 return None
+            self.received += len(chunk)
+            if self.received > self.budget:
+                return TOO_LARGE
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return message if isinstance(message, dict) else None
 
 
-def _well_formed(message: dict, probes: int) -> bool:
-    """Whether a child's message has the shape the child writes (student code shares its process)."""
-    index = message.get("index")
-    in_range = isinstance(index, int) and not isinstance(index, bool) and 0 <= index < probes
-    if "begin" in message:
-        return isinstance(message["begin"], str) and in_range
-    if "probe" in message:
-        return (isinstance(message["probe"], str) and in_range and isinstance(message.get("observation"), dict)
-                and isinstance(message.get("load_errors", []), list))
+def _well_formed(message: dict, probes: tuple, index: int, current: str | None) -> bool:
+    """Whether a child's message is what the child writes next: a function begins once, at the next probe, with
+    that probe's function; a probe's observation comes in order, for the function that began, under its own id.
+    Student code shares the child's process, so nothing else is believed (a repeated ``begin`` would reset
+    the time limit)."""
     if "loading" in message or "loaded" in message:
         return isinstance(message.get("loading", message.get("loaded")), str)
-    return "done" in message or "internal_error" in message
+    if "done" in message or "internal_error" in message:
+        return True
+    if message.get("index") != index or type(index) is not int or index >= len(probes):
+        return False
+    if "begin" in message:
+        return message["begin"] == probes[index].function != current
+    if "probe" in message:
+        return (message["probe"] == probes[index].id and probes[index].function == current
+                and isinstance(message.get("observation"), dict) and isinstance(message.get("load_errors", []), list))
+    return False
 
 
 def _kill_group(pid: int) -> None:
@@ -366,11 +491,17 @@ def _reap(pid: int) -> int:
         return 0
 
 
-def _describe_exit(status: int) -> str:
+def describe_exit(status: int) -> str:
+    """How a child's process ended, in words (any signal, real-time ones too)."""
     if os.WIFSIGNALED(status):
-        signal_number = os.WTERMSIG(status)
-        name = signal.Signals(signal_number).name
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
         hint = {"SIGKILL": " (out of memory, or killed)", "SIGXCPU": " (CPU time limit)", "SIGSEGV": " (crashed)"}
         return f"the process was killed by {name}{hint.get(name, '')}"
-    return f"the process exited with code {os.WEXITSTATUS(status)} (sys.exit or os._exit in the code?)"
+    if os.WIFEXITED(status):
+        return f"the process exited with code {os.WEXITSTATUS(status)} (sys.exit or os._exit in the code?)"
+    return f"the process ended with status {status}"
 

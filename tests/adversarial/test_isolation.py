@@ -140,3 +140,49 @@ def test_code_that_tampers_with_the_grader_earns_nothing_and_is_no_grader_error(
     result = session.grade(folder)
     assert not result.internal_errors
     assert all(t.score == 0 for t in by_function(result, "activate"))  # wrong, and the forgery does not help
+
+
+def test_code_that_may_use_the_gpu_gets_no_address_space_limit(tmp_path):
+    """CUDA reserves tens of GB of address space when it starts: under RLIMIT_AS it cannot (seen on an H200)."""
+    from grader.worker.server import child_limits
+
+    probe = Probe("f:call:case", "f", ProbeKind.CALL, "case")
+    on_gpu = child_limits(Request("limits", {}, {}, (probe,), seed=0, timeout=5, memory_mb=3072, gpu=True))
+    assert resource.RLIMIT_AS not in on_gpu and resource.RLIMIT_NPROC in on_gpu
+
+
+STALLING_WORKERS = {
+    "never answers": "import time; time.sleep(600)",
+    "sends a line without end": "import sys, time; sys.stdout.write('x' * (300 * 2**20)); sys.stdout.flush(); time.sleep(600)",
+    "answers with what is not the protocol": "print('{\"id\": 7}', flush=True); import time; time.sleep(600)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STALLING_WORKERS))
+def test_the_grading_process_cannot_be_stalled_by_its_worker(name, monkeypatch):
+    """Whatever a worker does, the grading process stops waiting at the request's deadline or at the size cap,
+    kills it, and says which function was running."""
+    import sys
+
+    from grader import runner
+
+    monkeypatch.setattr(runner.sandbox, "command", lambda *args, **kwargs: [sys.executable, "-c", STALLING_WORKERS[name]])
+    monkeypatch.setattr(runner, "deadline_seconds", lambda request: 3.0)
+    monkeypatch.setattr(runner, "STARTUP_SECONDS", 0.0)
+    probe = Probe("f:call:case", "f", ProbeKind.CALL, "case")
+    worker = runner.Worker("process")
+    try:
+        with pytest.raises(runner.WorkerDied):
+            worker.request(Request("stall", {}, {}, (probe,), seed=0, timeout=1, memory_mb=100))
+        assert worker.process.poll() is None  # restarted
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def test_a_requests_deadline_comes_from_the_declared_limits_alone():
+    from grader.runner import deadline_seconds
+
+    probes = tuple(Probe(f"{name}:call:case", name, ProbeKind.CALL, "case") for name in ("f", "f", "g"))
+    short, long = (deadline_seconds(Request("r", {}, {}, probes, seed=0, timeout=t, memory_mb=1)) for t in (1, 10))
+    assert short < long and long - short == 2 * 9

@@ -1,0 +1,289 @@
+"""What a worker observed, read once at the boundary into records of a known shape.
+
+The process that runs a student's code also writes what it observed, so every observation is untrusted
+input. ``observation`` reads one: each call record, each encoded value (tensors, tuples, lists, dicts,
+modules, objects, numbers, text) and each error is checked for every field the harness writes, of its type,
+with its sizes within bounds and consistent (a tensor's values are as many as its shape says). What
+does not read as such raises ``Malformed``; the engine then fails that function for the student
+("the grader could not read what your code returned"), never passes it and never reports a grader bug.
+The judges (``grader.kinds``, ``grader.checks``, ``grader.measured``, ``grader.footprint``) read only
+records that passed here, so they can index them without guarding each field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from grader.protocol import Malformed, ProbeKind
+
+TENSOR_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "complex32", "complex64", "complex128",
+                           "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "bool",
+                           "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "quint8", "qint8",
+                           "qint32", "quint4x2"})
+MAX_DEPTH = 16  # the encoder nests 6 containers; tensors, modules and their grads add a few levels
+MAX_TEXT = 1_000_000  # the harness cuts what it writes far below this; a record past it was not the harness's
+MAX_ELEMENTS = 100_000  # the encoder's: a tensor with more sends a summary instead of its values
+MAX_NODES = 2_000_000  # values and containers in one observation
+MAX_SECONDS = 86_400.0  # no call of a probe runs for a day: its function's time limit stops it long before
+_ERROR_FIELDS = ("type", "message", "traceback")
+_TENSOR_FIELDS = {"type", "class", "dtype", "shape", "device", "data", "requires_grad", "is_leaf", "grad_fn", "grad",
+                  "summary"}
+
+
+@dataclass
+class _Budget:
+    """How many more values one observation may hold."""
+
+    left: int = MAX_NODES
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise Malformed("more values than an observation can hold")
+
+
+def observation(data: Any, kind: ProbeKind | str, trusted: bool = False, slim: bool = False) -> dict:
+    """A probe's observation, checked field by field for a probe of ``kind``; ``Malformed`` otherwise.
+
+    ``trusted`` (the reference's own process) also allows what only the reference measures: finite
+    differences, and the ``not-applicable`` answer of a transformed call. ``slim``: an answer key's record,
+    which leaves out what judging does not need (labels, printed output, the arguments).
+    """
+    budget = _Budget()
+    _require(isinstance(data, dict), "an observation is not an object")
+    status = data.get("status")
+    if status == "missing":
+        _only(data, {"status", "error"})
+        error(data.get("error"))
+        return data
+    if status == "not-applicable" and trusted:
+        _only(data, {"status", "transform"})
+        _text(data.get("transform"))
+        return data
+    _require(status == "ok", f"an observation's status is {str(status)[:40]!r}")
+    _only(data, {"status", "calls", "transform"} if trusted else {"status", "calls"})
+    if "transform" in data:
+        _text(data["transform"])
+    calls = data.get("calls")
+    _require(isinstance(calls, list), "an observation has no list of calls")
+    for record in calls:
+        call(record, ProbeKind(kind), trusted, budget, slim)
+    return data
+
+
+def error(data: Any) -> dict:
+    """An error record: ``type``, ``message`` and ``traceback``, all text."""
+    _require(isinstance(data, dict) and set(data) == set(_ERROR_FIELDS), "an error record has other fields")
+    for key in _ERROR_FIELDS:
+        _text(data[key])
+    return data
+
+
+def call(data: Any, kind: ProbeKind, trusted: bool = False, budget: _Budget | None = None, slim: bool = False) -> dict:
+    """One call's record, as the harness writes it for a probe of ``kind`` (``slim``: as an answer key keeps it)."""
+    budget = budget or _Budget()
+    _require(isinstance(data, dict), "a call record is not an object")
+    allowed = {"label", "seconds", "output", "error", "result", "inputs", "graph"}
+    if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
+        allowed |= {"inputs_after", "parameters_kept", "changed", "identity"}
+    if kind == ProbeKind.DATASET:
+        allowed = {"label", "seconds", "output", "error", "dataset"}
+    if trusted:
+        allowed |= {"finite_difference"}
+    _only(data, allowed)
+    _text(data.get("label", ""))
+    _text(data.get("output", ""))
+    seconds = data.get("seconds", 0.0)
+    _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
+    if "error" in data:
+        _require("result" not in data and "dataset" not in data, "a call both raised and returned")
+        error(data["error"])
+    elif kind == ProbeKind.DATASET:
+        _dataset(data.get("dataset"), budget)
+    else:
+        _require("result" in data, "a call neither raised nor returned")
+        if kind == ProbeKind.DIFFERENTIABLE:
+            _differentiable(data["result"], budget)
+        else:
+            value(data["result"], budget)
+    for key in ("inputs", "inputs_after"):
+        if key in data or (key == "inputs" and kind != ProbeKind.DATASET and not slim):
+            _arguments(data.get(key), budget)
+    if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
+        _require("inputs_after" in data and "parameters_kept" in data and "changed" in data,
+                 "a call record lacks what the harness always writes")
+        _list_of(data["parameters_kept"], lambda item: isinstance(item, bool))
+        _list_of(data["changed"], lambda item: isinstance(item, str) and len(item) <= 200)
+        if "result" in data:
+            _require("identity" in data, "a call record lacks the identity of what it returned")
+            _list_of(data["identity"], lambda item: item is None or _is_index(item))
+    if "finite_difference" in data:
+        _slopes(data["finite_difference"], budget)
+    if "graph" in data:
+        _require(isinstance(data["graph"], dict), "a graph is not an object")  # grader.graph_text checks the rest
+    return data
+
+
+def value(data: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """An encoded value (what ``grader.worker.encoding.encode`` writes)."""
+    budget = budget or _Budget()
+    budget.spend()
+    _require(depth <= MAX_DEPTH, "a value nested deeper than the encoder nests")
+    if data is None or isinstance(data, bool) or _is_number(data):
+        return data
+    if isinstance(data, str):
+        return _text(data)
+    _require(isinstance(data, dict), f"a value of type {type(data).__name__}")
+    kind = data.get("type")
+    if kind == "tensor":
+        return tensor(data, budget, depth)
+    if kind in ("tuple", "list"):
+        _only(data, {"type", "items", "length"}, required=True)
+        items = data["items"]
+        _require(isinstance(items, list) and _is_index(data["length"]) and data["length"] >= len(items),
+                 "a sequence's items and length disagree")
+        for item in items:
+            value(item, budget, depth + 1)
+        return data
+    if kind == "dict":
+        _only(data, {"type", "items"}, required=True)
+        _require(isinstance(data["items"], dict), "a dict's items are not an object")
+        for key, item in data["items"].items():
+            _text(key)
+            value(item, budget, depth + 1)
+        return data
+    if kind == "object":
+        _only(data, {"type", "class", "repr"}, required=True)
+        _text(data["class"])
+        _text(data["repr"])
+        return data
+    if kind == "module":
+        return _module(data, budget, depth)
+    raise Malformed(f"a value of unknown type {str(kind)[:40]!r}")
+
+
+def tensor(data: Any, budget: _Budget | None = None, depth: int = 0) -> dict:
+    """An encoded tensor: a known dtype, a shape, and as many values as the shape holds (twice as many for a
+    complex dtype: real and imaginary parts), or, past ``MAX_ELEMENTS``, a summary of four numbers."""
+    budget = budget or _Budget()
+    _require(isinstance(data, dict) and data.get("type") == "tensor", "not a tensor")
+    _only(data, _TENSOR_FIELDS - {"summary"} | ({"summary"} if "summary" in data else set()), required=True)
+    _text(data["class"])
+    _require(isinstance(data["dtype"], str) and data["dtype"] in TENSOR_DTYPES, "a tensor of unknown dtype")
+    shape = data["shape"]
+    _require(isinstance(shape, list) and len(shape) <= 32 and all(_is_index(size) for size in shape), "a tensor's shape")
+    count = math.prod(shape) * (2 if data["dtype"].startswith("complex") else 1)
+    _require(isinstance(data["device"], str) and len(data["device"]) <= 40, "a tensor's device")
+    for flag in ("requires_grad", "is_leaf"):
+        _require(isinstance(data[flag], bool), f"a tensor's {flag} is not true or false")
+    _require(data["grad_fn"] is None or (isinstance(data["grad_fn"], str) and len(data["grad_fn"]) <= 200),
+             "a tensor's grad_fn")
+    values = data["data"]
+    if values is None:
+        _require(count > MAX_ELEMENTS, "a tensor without its values")
+        _require(isinstance(data.get("summary"), list) and len(data["summary"]) == 4
+                 and all(type(number) is float for number in data["summary"]), "a large tensor without its summary")
+    else:
+        _require("summary" not in data and isinstance(values, list) and len(values) == count,
+                 "a tensor whose values do not fill its shape")
+        budget.left -= len(values)
+        _require(budget.left >= 0 and all(type(number) is float for number in values), "a tensor's values are not numbers")
+    if data["grad"] is not None:
+        _require(depth < MAX_DEPTH, "a gradient nested too deep")
+        tensor(data["grad"], budget, depth + 1)
+    return data
+
+
+def _module(data: dict, budget: _Budget, depth: int) -> dict:
+    _only(data, {"type", "class", "training", "state", "parameters"}, required=True)
+    _text(data["class"])
+    _require(isinstance(data["training"], bool), "a module's training flag")
+    state = data["state"]
+    _require(isinstance(state, dict) and state.get("type") == "dict", "a module's state is not a dict")
+    value(state, budget, depth + 1)
+    _require(all(isinstance(item, dict) and item.get("type") == "tensor" for item in state["items"].values()),
+             "a module's state holds something other than tensors")
+    _require(isinstance(data["parameters"], dict), "a module's parameters")
+    for name, flags in data["parameters"].items():
+        _text(name)
+        _require(isinstance(flags, dict) and set(flags) == {"is_leaf", "requires_grad"}
+                 and all(isinstance(flag, bool) for flag in flags.values()), "a module parameter's flags")
+    return data
+
+
+def _dataset(data: Any, budget: _Budget) -> None:
+    _require(isinstance(data, dict) and set(data) == {"len", "str", "items"}, "a dataset record's parts")
+    for part in data.values():
+        _require(isinstance(part, dict) and len(part) == 1 and ("result" in part or "error" in part), "a dataset part")
+        if "error" in part:
+            error(part["error"])
+        else:
+            value(part["result"], budget)
+
+
+def _differentiable(data: Any, budget: _Budget) -> None:
+    """What a differentiable probe measured: a graph that is cut, not a tensor, or autograd's gradient
+    beside finite differences."""
+    _require(isinstance(data, dict), "a differentiable measurement is not an object")
+    graph = data.get("graph")
+    if graph == "broken":
+        _only(data, {"graph"})
+    elif graph == "not-a-tensor":
+        _only(data, {"graph", "returned"}, required=True)
+        _text(data["returned"])
+    else:
+        _require(graph == "ok", "a differentiable measurement's graph")
+        _only(data, {"graph", "autograd", "central", "forward", "backward"}, required=True)
+        for key in ("autograd", "central", "forward", "backward"):
+            value(data[key], budget)
+
+
+def _slopes(data: Any, budget: _Budget) -> None:
+    _require(isinstance(data, dict), "finite differences are not an object")
+    _only(data, {"central", "forward", "backward"}, required=True)
+    for key in ("central", "forward", "backward"):
+        value(data[key], budget)
+
+
+def _arguments(data: Any, budget: _Budget) -> None:
+    _require(isinstance(data, dict), "a call's arguments are not an object")
+    _only(data, {"args", "kwargs"}, required=True)
+    _require(isinstance(data["args"], list) and isinstance(data["kwargs"], dict), "a call's arguments")
+    for item in data["args"]:
+        value(item, budget, 1)
+    for key, item in data["kwargs"].items():
+        _text(key)
+        value(item, budget, 1)
+
+
+def _only(data: dict, allowed: set[str], required: bool = False) -> None:
+    """``data`` has no field outside ``allowed`` (and, with ``required``, every one of them)."""
+    extra = set(data) - allowed
+    _require(not extra, f"unexpected field {sorted(map(str, extra))[0][:40]!r}" if extra else "")
+    if required:
+        missing = allowed - set(data)
+        _require(not missing, f"missing field {sorted(missing)[0]!r}" if missing else "")
+
+
+def _list_of(data: Any, accepts) -> None:
+    _require(isinstance(data, list) and len(data) <= 10_000 and all(accepts(item) for item in data), "a list of flags")
+
+
+def _text(data: Any) -> str:
+    _require(isinstance(data, str) and len(data) <= MAX_TEXT, "text that is not text, or too long")
+    return data
+
+
+def _is_number(data: Any) -> bool:
+    return type(data) in (int, float)
+
+
+def _is_index(data: Any) -> bool:
+    return type(data) is int and 0 <= data < 2**62
+
+
+def _require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise Malformed(problem)

@@ -1,0 +1,90 @@
+"""The boundary: whatever a student's process sends as an observation, ``grader.records`` reads it or raises
+``Malformed``, nothing else; what the harness really writes always reads."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader import records
+from grader.plan import kind_of
+from grader.protocol import Malformed, ProbeKind
+
+huge = st.integers(min_value=10**300, max_value=10**400) | st.integers(max_value=-(10**300), min_value=-(10**400))
+scalars = (st.none() | st.booleans() | st.integers() | huge | st.floats(allow_nan=True, allow_infinity=True)
+           | st.text(max_size=6) | st.sampled_from(["tensor", "tuple", "list", "dict", "object", "module", "ok", "missing",
+                                                     "float32", "complex64", "result", "error", "calls", "data"]))
+keys = st.sampled_from(["type", "class", "dtype", "shape", "device", "data", "requires_grad", "is_leaf", "grad_fn",
+                        "grad", "summary", "items", "length", "status", "calls", "label", "seconds", "output", "error",
+                        "result", "inputs", "inputs_after", "parameters_kept", "changed", "identity", "args", "kwargs",
+                        "message", "traceback", "dataset", "len", "str", "graph", "autograd", "central", "x"])
+json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6),
+                         max_leaves=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=json_like, kind=st.sampled_from(list(ProbeKind)), trusted=st.booleans())
+def test_any_record_reads_or_is_malformed_nothing_else(data, kind, trusted):
+    try:
+        records.observation(data, kind, trusted=trusted)
+    except Malformed:
+        pass
+
+
+def test_a_record_nested_deeper_than_the_encoder_nests_is_malformed():
+    value: object = 0.0
+    for _ in range(5_000):
+        value = {"type": "list", "items": [value], "length": 1}
+    with pytest.raises(Malformed):
+        records.value(value)
+
+
+TENSOR = {"type": "tensor", "class": "torch.Tensor", "dtype": "float32", "shape": [2], "device": "cpu",
+          "data": [1.0, 2.0], "requires_grad": False, "is_leaf": True, "grad_fn": None, "grad": None}
+FORGED_TENSORS = {
+    "values left out": {"data": None},
+    "values left out, with a summary": {"data": None, "summary": [3.0, 5.0, 1.0, 2.0]},
+    "too few values": {"data": [1.0]},
+    "an integer too large for a float": {"data": [10**400, 1.0]},
+    "a dtype that is a list": {"dtype": []},
+    "an unknown dtype": {"dtype": "float31"},
+    "a negative size": {"shape": [-2]},
+    "a field of its own": {"forged": True},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGED_TENSORS))
+def test_a_forged_tensor_record_is_malformed(name):
+    forged = {**copy.deepcopy(TENSOR), **FORGED_TENSORS[name]}
+    with pytest.raises(Malformed):
+        records.value(forged)
+    assert records.value(copy.deepcopy(TENSOR)) == TENSOR
+
+
+def test_a_large_tensor_reads_with_its_summary_only():
+    large = {**TENSOR, "shape": [100_001], "data": None, "summary": [1.0, 1.0, 0.0, 1.0]}
+    assert records.value(large) is large
+
+
+@pytest.mark.parametrize("seconds", [10**400, 1.5e308, -1.0, float("nan"), "1", True])
+def test_a_call_that_reports_an_impossible_time_is_malformed(seconds):
+    call = {"label": "", "seconds": seconds, "output": "", "result": 1.0, "identity": [None],
+            "inputs": {"args": [], "kwargs": {}}, "inputs_after": {"args": [], "kwargs": {}},
+            "parameters_kept": [], "changed": []}
+    with pytest.raises(Malformed):
+        records.call(call, ProbeKind.CALL)
+    assert records.call({**call, "seconds": 0.25}, ProbeKind.CALL)["seconds"] == 0.25
+
+
+def test_the_references_real_observations_read(reference_evidence):
+    for key, observation in reference_evidence.reference.items():
+        assert records.observation(copy.deepcopy(observation), kind_of(key), trusted=True) == observation
+
+
+@pytest.fixture(scope="module")
+def reference_evidence(course):
+    from grader.reference import compute_reference
+    return compute_reference(course, 5)
