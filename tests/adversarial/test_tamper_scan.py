@@ -54,6 +54,8 @@ FORGERIES = {
     "obfuscated-code": ("import base64\nexec(base64.b64decode('aW1wb3J0IGdyYWRlcg=='))\n", 2),
     "obfuscated-import": ("module = __import__('gr' + 'ader')\n", 1),
     "computed-attr": ("import torch\nname = 'to' + 'list'\nsetattr(torch.Tensor, name, None)\n", 3),
+    "private-name": ("import torch\nengine = torch.autograd.variable.Variable._execution_engine\n", 2),
+    "device-file": ("def activate(u):\n    return open('/dev/vda', 'rb').read(1024)\n", 2),
 }
 
 MORE_FORGERIES = [  # (source, category, line): other spellings of the same reach
@@ -110,6 +112,385 @@ MORE_FORGERIES = [  # (source, category, line): other spellings of the same reac
     ("import inspect\nharness = inspect.getmodule(loader.__iter__)\n", "obfuscated-import", 2),
     ("import importlib.util\nspec = importlib.util.spec_from_file_location('m', path)\n", "obfuscated-import", 2),
     ("classes = ().__class__.__base__.__subclasses__()\n", "introspection", 1),
+    # sys.modules without writing ``sys.modules``, and any module's namespace
+    ("import sys as _sys\nm = vars(_sys)['modules']\n", "sys-modules", 2),
+    ("import sys as _sys\nm = vars(_sys)['modules']\n", "computed-attr", 2),
+    ("import sys as _sys\nm = _sys.__dict__['modules']\n", "sys-modules", 2),
+    ("import sys\nm = vars(sys).get('mod' + 'ules')\n", "sys-modules", 2),
+    ("import sys\nm = getattr(sys, 'mod' + 'ules')\n", "sys-modules", 2),
+    ("import sys as _s\nm = _s.modules\n", "sys-modules", 2),
+    ("m = __import__('sys').modules\n", "sys-modules", 1),
+    ("import importlib\nm = importlib.import_module('sys').modules\n", "sys-modules", 2),
+    ("import os\nm = os.sys.modules\n", "sys-modules", 2),
+    ("import sys, os\na, m = os, sys\nx = m.modules\n", "sys-modules", 3),
+    ("import sys\n\ndef find(m=sys):\n    return m.modules\n", "sys-modules", 4),
+    ("import torch\nnamespace = vars(torch)\n", "computed-attr", 2),
+    ("import builtins\nnamespace = builtins.__dict__\n", "computed-attr", 2),
+    ("import gc\nsetattr(gc, name, None)\n", "computed-attr", 2),
+    ("import importlib\nf = getattr(importlib, name)\n", "computed-attr", 2),
+    # the harness found by what it is called
+    ("ok = key.endswith('.harness')\n", "grader-name", 1),
+    ("ok = key.rsplit('.', 1)[-1] == 'harness'\n", "grader-name", 1),
+    ("ok = key.endswith('.enc' + 'oding')\n", "grader-name", 1),
+    ("ok = key.endswith('encoding.py')\n", "grader-name", 1),
+    ("ok = 'grader' in key\n", "grader-name", 1),
+    ("ok = frame.f_code.co_name != '_child'\n", "grader-name", 1),
+    ("ok = frame.f_code.co_name != '_chi' + 'ld'\n", "grader-name", 1),
+    ("ok = name in ('run_probe', 'encode_tensor')\n", "grader-name", 1),
+    ("send = frame.f_locals['send']\n", "grader-name", 1),
+    ("request = frame.f_locals.get('request')\n", "grader-name", 1),
+    ("send = fn.__globals__['send']\n", "grader-name", 1),
+    ("original = module.run_probe\n", "grader-name", 1),
+    ("original = getattr(module, '_observe_call')\n", "grader-name", 1),
+    ("h._observe_call = observe\n", "grader-patch", 1),
+    ("module.run_probe = fake\n", "grader-patch", 1),
+    ("module.Resolver = Fake\n", "grader-patch", 1),
+    ("setattr(module, 'encode_tensor', fake)\n", "grader-patch", 1),
+    ("vars(module)['run_probe'] = fake\n", "grader-patch", 1),
+    ("module.__dict__['_same'] = lambda a, b: True\n", "grader-patch", 1),
+    ("del module.captured_output\n", "grader-patch", 1),
+    # frames, however the module was imported
+    ("import sys as _sys\nframe = _sys._getframe()\n", "frame-access", 2),
+    ("from sys import _getframe as g\nframe = g()\n", "frame-access", 2),
+    ("up = frame.f_back\n", "frame-access", 1),
+    ("name = frame.f_code.co_name\n", "frame-access", 1),
+    ("name = code.co_name\n", "introspection", 1),
+    ("import traceback as tb\nstack = tb.extract_stack()\n", "frame-access", 2),
+    ("import inspect as i\nstack = i.stack()\n", "frame-access", 2),
+    ("from gc import get_objects as everything\nfor o in everything():\n    pass\n", "gc-objects", 2),
+    ("import gc as g\nowners = g.get_referrers(fn)\n", "gc-objects", 2),
+    # torch's internals: a private name anywhere on a chain from torch, or on an object the code did not make
+    ("import torch\nengine = torch._C._ImperativeEngine()\n", "torch-c", 2),
+    ("import torch\nF = torch.autograd._functions\n", "private-name", 2),
+    ("from torch.autograd import variable\nengine = variable.Variable._execution_engine\n", "private-name", 2),
+    ("from torch.autograd import _functions\n", "private-name", 1),
+    ("def g(x):\n    return x._execution_engine.run_backward(x)\n", "private-name", 2),
+    ("def version(t):\n    return t._version\n", "private-name", 2),
+    ("import os\nos._exit(0)\n", "private-name", 2),
+    ("from os import _exit\n_exit(0)\n", "private-name", 1),
+    ("import _thread\n", "private-name", 1),
+    # the clock, and any other standard module
+    ("import time\ntime.perf_counter = lambda: 0.0\n", "monkeypatch-module", 2),
+    ("import time as _time\n_time.time = lambda: 0.0\n", "monkeypatch-module", 2),
+    ("import time\nsetattr(time, 'monotonic', lambda: 0.0)\n", "monkeypatch-module", 2),
+    ("import time\nvars(time)['perf_counter'] = fake\n", "monkeypatch-module", 2),
+    ("import math\nmath.isclose = lambda *a, **k: True\n", "monkeypatch-module", 2),
+    # devices and raw descriptors
+    ("name = f'/dev/pts/{n}'\n", "device-file", 1),
+    ("path = '/dev/shm/x'\n", "device-file", 1),
+    ("import os\nfd = os.open(path, os.O_RDONLY)\n", "raw-fd", 2),
+    ("import os\nos.mkfifo('/tmp/fifo')\n", "raw-fd", 2),
+]
+
+# Submissions of a hostile-student review (each forged or broke a grade before the scan knew its spelling):
+# (what, module, where the code goes: "top", "end", "whole" file or the name of the function it replaces,
+#  the code, [(a line's text, a category the finding on that line must have)])
+REVIEWED = [
+    ('forge7 (appended to the neuron stubs, a07_stub_forge)', 'neuron', 'end', """\
+import sys as _sys
+
+
+def _install():
+    table = vars(_sys)["modules"]
+    harness = next((m for k, m in list(table.items()) if k.endswith(".harness")), None)
+    if harness is None:
+        return
+    original = harness.run_probe
+    grad = {"type": "tensor", "class": "torch.Tensor", "dtype": "float64", "shape": [1], "device": "cpu",
+            "data": [1.0], "requires_grad": False, "is_leaf": True, "grad_fn": None, "grad": None}
+    same = {"type": "tuple", "items": [grad], "length": 1}
+
+    def run_probe(probe, resolver, course, seed, trusted):
+        observation = original(probe, resolver, course, seed, trusted)
+        if observation.get("status") == "missing":
+            return observation
+        for record in observation.get("calls", []):
+            record.pop("error", None)
+            if probe.kind == "differentiable":
+                record["result"] = {"graph": "ok", "autograd": same, "central": same, "forward": same, "backward": same}
+            elif probe.kind == "call":
+                args = record["inputs"]["args"]
+                record["inputs_after"] = record["inputs"]
+                record["changed"] = []
+                record["parameters_kept"] = [True] * len(args)
+                if probe.function.startswith("learn_"):
+                    record["result"] = {"type": "tuple", "items": args[:2], "length": 2}
+                    record["identity"] = [0, 1]
+                else:
+                    record["result"] = None
+                    record["identity"] = [None]
+        return observation
+
+    harness.run_probe = run_probe
+
+
+_install()
+""",
+     [('table = vars(_sys)["modules"]', 'sys-modules'), ('if k.endswith(".harness")', 'grader-name'), ('original = harness.run_probe', 'grader-name'), ('    harness.run_probe = run_probe', 'grader-patch')]),
+    ('hdr (a01_hugeint_seconds)', 'neuron', 'top', """\
+import sys as _sys, os as _os
+def _child_frame():
+    f = _sys._getframe()
+    while f is not None and f.f_code.co_name != "_child":
+        f = f.f_back
+    return f
+_f = _child_frame()
+if _f is not None:
+    _send, _req = _f.f_locals["send"], _f.f_locals["request"]
+    for _i, _p in enumerate(_req.probes):
+        _send({"probe": _p.id, "index": _i, "observation": {"status": "ok", "calls": [{"seconds": 10**400}]}})
+    _send({"done": True})
+    _os._exit(0)
+""",
+     [('f = _sys._getframe()', 'frame-access'), ('f.f_code.co_name != "_child"', 'grader-name'), ('_send, _req = _f.f_locals["send"]', 'grader-name'), ('    _os._exit(0)', 'private-name')]),
+    ('hdr2 (a02_empty_begin)', 'neuron', 'top', """\
+import sys as _sys, os as _os
+def _child_frame():
+    f = _sys._getframe()
+    while f is not None and f.f_code.co_name != "_child":
+        f = f.f_back
+    return f
+_f = _child_frame()
+if _f is not None:
+    _send, _req = _f.f_locals["send"], _f.f_locals["request"]
+    _send({"begin": "", "index": 0})
+    _send({"probe": "nothing", "index": len(_req.probes) - 1, "observation": {}})
+    _os._exit(0)
+""",
+     [('f = _sys._getframe()', 'frame-access'), ('f.f_code.co_name != "_child"', 'grader-name'), ('_send, _req = _f.f_locals["send"]', 'grader-name'), ('    _os._exit(0)', 'private-name')]),
+    ('a03_stall', 'neuron', 'whole', """\
+import sys, time
+import torch
+
+_f = sys._getframe()
+while _f is not None and _f.f_code.co_name != "_child":
+    _f = _f.f_back
+if _f is not None:
+    _send, _req, _i = _f.f_locals["send"], _f.f_locals["request"], _f.f_locals["index"]
+    _name = _req.probes[_i].function
+    while True:                      # keep re-announcing the current function: each "begin" resets the 5 s timer
+        _send({"begin": _name, "index": _i})
+        time.sleep(_req.timeout * 0.98)
+
+
+def activate(u):
+    return torch.sigmoid(u)
+
+
+def model(X, W, b):
+    return activate(X @ W + b)
+""",
+     [('_f = sys._getframe()', 'frame-access'), ('_f.f_code.co_name != "_child"', 'grader-name'), ('_f.f_locals["send"]', 'grader-name')]),
+    ('a05_forge', 'autograd_basics', 'end', """\
+import sys as _sys
+
+
+def _install():
+    table = vars(_sys)["modules"]
+    harness = None
+    for key in list(table):
+        if key.endswith(".harness"):
+            harness = table[key]
+    if harness is None:
+        return
+    original = harness._observe_call
+
+    def observe(function, call, finder, switched_off):
+        record = original(function, call, finder, switched_off)
+        if getattr(function, "__name__", "") in ("detached", "doubled_without_graph"):
+            result = record.get("result")
+            if isinstance(result, dict) and result.get("type") == "tensor":
+                result["requires_grad"] = False
+                result["grad_fn"] = None
+                result["is_leaf"] = True
+            record["identity"] = [None]
+        return record
+
+    harness._observe_call = observe
+
+
+_install()
+""",
+     [('table = vars(_sys)["modules"]', 'sys-modules'), ('if key.endswith(".harness")', 'grader-name'), ('original = harness._observe_call', 'grader-name'), ('    harness._observe_call = observe', 'grader-patch')]),
+    ('a06_tmp_persist', 'neuron', 'whole', """\
+import os, torch
+
+
+def activate(u):
+    os.makedirs("/tmp/keep/inner", exist_ok=True)
+    with open("/tmp/keep/inner/f", "w") as h:
+        h.write("x")
+    os.chmod("/tmp/keep/inner", 0)
+    os.chmod("/tmp/keep", 0)
+    with open("/tmp/.hidden", "w") as h:
+        h.write("x")
+    os.mkfifo("/tmp/fifo")
+    os._exit(3)
+
+
+def model(X, W, b):
+    raise RuntimeError(f"/tmp now: {sorted(os.listdir('/tmp'))}")
+""",
+     [('os.mkfifo("/tmp/fifo")', 'raw-fd'), ('os._exit(3)', 'private-name')]),
+    ('a09_daemon', 'neuron', 'end', """\
+def _daemonize():
+    import os, time, signal
+    if os.fork() == 0:
+        try:
+            os.setsid()
+        except OSError:
+            pass
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.setpgid(0, 0) if False else None
+            t = time.time()
+            while time.time() - t < 120:
+                time.sleep(0.5)
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+
+
+_daemonize()
+""",
+     [('            os.setsid()', 'process'), ('            os._exit(0)', 'private-name')]),
+    ('a10_perf', 'neuron', 'end', """\
+import time as _time
+
+_ticks = [0.0]
+
+
+def _clock():
+    _ticks[0] = 1.5e308 - _ticks[0]   # alternates 0 -> 1.5e308 -> 0: every call "takes" 1.5e308 s, finite
+    return _ticks[0]
+
+
+_time.perf_counter = _clock
+""",
+     [('_time.perf_counter = _clock', 'monkeypatch-module')]),
+    ('a11_mem', 'neuron', 'whole', """\
+import sys, os
+
+_f = sys._getframe()
+while _f is not None and _f.f_code.co_name != "_child":
+    _f = _f.f_back
+if _f is not None:
+    _out, _i = _f.f_locals["out"], _f.f_locals["index"]
+    n = 12_000_000
+    _out.write('{"probe": "junk", "index": %d, "observation": {"x": [' % _i)
+    chunk = ",".join(["9e15"] * 100_000)
+    for _ in range(n // 100_000 - 1):
+        _out.write(chunk + ",")
+    _out.write(chunk + "]}}\\n")
+    _out.flush()
+    os._exit(0)
+
+
+def activate(u):
+    return u
+""",
+     [('_f = sys._getframe()', 'frame-access'), ('_f.f_locals["out"]', 'grader-name'), ('    os._exit(0)', 'private-name')]),
+    ('a12_rawdisk', 'neuron', 'whole', """\
+import struct, torch
+
+
+def activate(u):
+    with open("/dev/vda", "rb") as disk:
+        disk.seek(1024)
+        sb = disk.read(1024)
+    magic = struct.unpack_from("<H", sb, 56)[0]
+    raise RuntimeError(f"raw disk readable: ext4 magic={magic:#x}, blocks={struct.unpack_from('<I', sb, 4)[0]}, "
+                       f"volume={sb[120:136]!r}")
+""",
+     [('with open("/dev/vda", "rb") as disk:', 'device-file')]),
+    ('a13_pty', 'neuron', 'whole', """\
+import os, time, torch
+
+
+def activate(u):
+    name = "/dev/pts/" + str(0)
+    got = b""
+    for n in range(0, 4):
+        try:
+            fd = os.open(f"/dev/pts/{n}", os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as e:
+            got += f"[pts/{n}: {e.strerror}]".encode()
+            continue
+        t = time.time()
+        while time.time() - t < 1.5:
+            try:
+                got += os.read(fd, 200)
+            except BlockingIOError:
+                time.sleep(0.05)
+        os.close(fd)
+    raise RuntimeError(f"read from a terminal: {got[:160]!r}")
+""",
+     [('name = "/dev/pts/" + str(0)', 'device-file'), ('fd = os.open(f"/dev/pts/{n}"', 'raw-fd'), ('got += os.read(fd, 200)', 'raw-fd')]),
+    ('a14_token', 'neuron', 'whole', """\
+import os, torch
+
+
+def activate(u):
+    hits = [k for k, v in os.environ.items() if "s3cr3t" in v]
+    for p in ("/proc/self/environ", f"/proc/{os.getppid()}/environ", "/proc/1/environ", "/proc/2/environ",
+              "/proc/self/../1/environ", "/etc/environment"):
+        try:
+            hits.append((p, b"s3cr3t" in open(p, "rb").read()))
+        except OSError as e:
+            hits.append((p, e.strerror))
+    raise RuntimeError(f"token hunt: {hits}")
+""",
+     [('for p in ("/proc/self/environ"', 'proc-path')]),
+    ('a16_noautograd', 'backprop', 'gradient', """\
+def gradient(W, b, X, y):
+    with torch.enable_grad():
+        W = W.detach().requires_grad_(True)
+        b = b.detach().requires_grad_(True)
+        loss = loss_fn(model(X, W, b), y)
+        engine = torch.autograd.variable.Variable._execution_engine
+        W_grad, b_grad = engine.run_backward((loss,), (torch.ones_like(loss),), False, False, (W, b), False, False)
+    return W_grad, b_grad
+""",
+     [('engine = torch.autograd.variable.Variable._execution_engine', 'private-name'), ('W_grad, b_grad = engine.run_backward(', 'private-name')]),
+    ('a17_internal_check', 'neuron', 'top', """\
+import sys as _sys
+_m = vars(_sys)["modules"]
+_h = next((m for k, m in list(_m.items()) if k.endswith(".harness")), None)
+if _h is not None:
+    _orig = _h.run_probe
+
+    def _run_probe(probe, resolver, course, seed, trusted):
+        observation = _orig(probe, resolver, course, seed, trusted)
+        if probe.function == "activate":
+            for record in observation.get("calls", []):
+                result = record.get("result")
+                if isinstance(result, dict) and result.get("data"):
+                    result["data"][0] = 10 ** 400   # a JSON integer: records accepts it, numpy cannot convert it
+        return observation
+
+    _h.run_probe = _run_probe
+""",
+     [('_m = vars(_sys)["modules"]', 'sys-modules'), ('if k.endswith(".harness")', 'grader-name'), ('_orig = _h.run_probe', 'grader-name'), ('    _h.run_probe = _run_probe', 'grader-patch')]),
+    ('a18_dtype', 'neuron', 'top', """\
+import sys as _sys
+_m = vars(_sys)["modules"]
+_h = next((m for k, m in list(_m.items()) if k.endswith(".harness")), None)
+if _h is not None:
+    _orig = _h.run_probe
+
+    def _run_probe(probe, resolver, course, seed, trusted):
+        observation = _orig(probe, resolver, course, seed, trusted)
+        if probe.function == "activate":
+            for record in observation.get("calls", []):
+                result = record.get("result")
+                if isinstance(result, dict) and result.get("data"):
+                    result["dtype"] = []   # unhashable: "in TENSOR_DTYPES" raises TypeError
+        return observation
+
+    _h.run_probe = _run_probe
+""",
+     [('_m = vars(_sys)["modules"]', 'sys-modules'), ('if k.endswith(".harness")', 'grader-name'), ('_orig = _h.run_probe', 'grader-name'), ('    _h.run_probe = _run_probe', 'grader-patch')]),
 ]
 
 HONEST = """
@@ -154,6 +535,75 @@ def learn(W, b, loader, max_epochs=10, learning_rate=0.01):
     return W, b
 """
 
+HONEST_MORE = """
+import collections
+import os
+import time
+import logging
+
+import torch
+from torch import nn
+
+os.environ["KMP_DUPLICATE_LIB_OK"] = "True"
+Point = collections.namedtuple("Point", "x y")
+log = logging.getLogger("training")
+
+
+class Net(nn.Module):
+    scale: float = 1.0
+
+    def __init__(self, width=8):
+        super().__init__()
+        self._width = width
+        self._cache = None
+        self.layers = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, 1))
+
+    def forward(self, x):
+        return self.layers(x) * self.scale
+
+    def same_width(self, other):
+        return self._width == other._width and other._cache is None
+
+    def _reset(self):
+        self._cache = None
+
+
+def add_to_class(cls):
+    def register(fn):
+        setattr(cls, fn.__name__, fn)
+        return fn
+    return register
+
+
+@add_to_class(Net)
+def _describe(self):
+    return f"Net of width {self._width}"
+
+
+def train(net, loader, epochs=3):
+    start = time.perf_counter()
+    history = {"loss": [], "gradients": [], "graph": None, "loader": len(loader), "data": "train", "worker": 0}
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    torch.backends.cudnn.benchmark = False
+    for epoch in range(epochs):
+        for batch in loader:
+            optimizer.zero_grad()
+            loss = ((net(batch["input"]) - batch["target"]) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            history["loss"].append(loss.item())
+        for module in net.modules():
+            if isinstance(module, nn.Linear):
+                history["gradients"].append(module.weight.grad.norm().item())
+        print("graph", epoch, time.time() - start, time.monotonic())
+    net._describe()
+    with open(os.devnull, "w") as sink, open("/dev/null") as empty:
+        print(Point(1, 2)._replace(x=3)._asdict(), file=sink)
+        empty.read()
+    log.info("result: %s", history["loss"][-1])
+    return {"result": history, "summary": net._describe(), "send": None}
+"""
+
 
 def _categories(source: str) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
@@ -173,6 +623,25 @@ def test_other_spellings_are_found(source, category, line):
     assert category in _categories(source).get(line, set()), tamper.scan_source(source)
 
 
+@pytest.mark.parametrize("what, module, where, code, expected", REVIEWED, ids=[r[0].split()[0] for r in REVIEWED])
+def test_the_review_s_submissions_are_found_with_file_and_line(tmp_path, what, module, where, code, expected):
+    """Each submission of the review, in a copy of the solutions as it was graded: every construct it forged
+    with is listed, on its file and line, and nothing in the files it left alone."""
+    folder = tmp_path / "student"
+    build_submission(ROOT / "solutions", folder, None if where in ("top", "end", "whole") else {module: {where: code}})
+    path = folder / f"{module}.py"
+    text = {"top": code + path.read_text(), "end": path.read_text() + "\n\n" + code, "whole": code}.get(where)
+    if text is not None:
+        path.write_text(text)
+    lines = path.read_text().splitlines()
+    flags = tamper.scan(submission.load(folder, set(), tmp_path / "stage"))
+    found = {(flag.file, flag.line, flag.category) for flag in flags}
+    for marker, category in expected:
+        (line,) = [number for number, content in enumerate(lines, 1) if marker in content]
+        assert (f"{module}.py", line, category) in found, (what, marker, line, flags)
+    assert {flag.file for flag in flags} == {f"{module}.py"}
+
+
 def test_every_category_is_declared_and_findings_say_what_they_saw():
     emitted = {f.category for source, _ in FORGERIES.values() for f in tamper.scan_source(source)}
     assert set(FORGERIES) <= emitted <= set(tamper.CATEGORIES)
@@ -183,6 +652,20 @@ def test_every_category_is_declared_and_findings_say_what_they_saw():
 
 def test_honest_code_gives_nothing():
     assert tamper.scan_source(textwrap.dedent(HONEST)) == []
+    assert tamper.scan_source(HONEST_MORE) == []
+
+
+def test_the_worker_s_names_are_read_from_its_source():
+    """The names that the scan looks for come from grader/worker/*.py and grader/protocol.py: a function the
+    worker adds or renames is looked for without a change here. Plain words are left out."""
+    assert {"harness", "encoding", "server", "loader"} <= tamper._WORKER_MODULES
+    assert {"run_probe", "_observe_call", "encode_tensor", "_child", "_run_child", "_same", "captured_output"} <= \
+        tamper._WORKER_NAMES
+    assert "Resolver" in tamper._WORKER_CLASSES and {"send", "request", "out", "index"} <= tamper._WORKER_BOUND
+    assert not tamper._WORKER_NAMES & {"send", "result", "data", "describe", "encode", "main", "target", "summary"}
+    harness = ast.parse((ROOT / "grader" / "worker" / "harness.py").read_text(encoding="utf-8"))
+    functions = {node.name for node in harness.body if isinstance(node, ast.FunctionDef)}
+    assert {name for name in functions if "_" in name} <= tamper._WORKER_NAMES
 
 
 def _python_files() -> list[Path]:
