@@ -200,6 +200,26 @@ def declaration_problems(course: Assignment) -> list[str]:
         for mistake in spec.hints:
             if mistake not in course.catalogue:
                 problems.append(f"function {spec.name}: hint for unknown mistake {mistake!r}")
+    return problems + _unlisted_variants(course)
+
+
+def _unlisted_variants(course: Assignment) -> list[str]:
+    """A wrong variant (``<function>__<mistake>[__suffix]`` in ``mistakes/``) whose mistake no check of its function
+    lists: it would never run, and ``validate`` could not say so."""
+    problems = []
+    functions = {spec.name: spec for spec in course.functions}
+    for path in sorted(course.mistakes.glob("wrong_*.py")) if course.mistakes.is_dir() else ():
+        tree = pyparse.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in tree.body:
+            name = getattr(node, "name", "") if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else ""
+            function, separator, rest = name.partition("__")
+            if not separator or function not in functions:
+                continue
+            listed = {m for check in functions[function].checks for m in check.mistakes}
+            stems = {m.replace("-", "_") for m in listed}
+            if not any(rest == stem or rest.startswith(stem + "__") for stem in stems):
+                problems.append(f"{path.name} defines {name}, a wrong variant of {function} whose mistake no check of "
+                                f"{function} lists: add the mistake to a check's mistakes = [...], or remove the variant")
     return problems
 
 

@@ -21,6 +21,20 @@ class ResumeMismatch(ValueError):
     """``--resume`` with a seed other than the interrupted run's."""
 
 
+class NoSubmissions(ValueError):
+    """The folder or download holds no student's submission at all."""
+
+
+def looks_like_exercises(root: Path, assignment: Assignment) -> bool:
+    """Whether ``root`` is (or looks like) a course's own ``exercises/``: its loose files are the exercise modules,
+    which ``grade`` would take for students of those names."""
+    if root.resolve() == assignment.exercises.resolve():
+        return True
+    modules = {spec.module for spec in assignment.functions}
+    loose = {path.stem for path in root.glob("*.py")} if root.is_dir() else set()
+    return len(loose & modules) >= min(2, len(modules))
+
+
 class UnreadableDownload(ValueError):
     """The class download itself cannot be read (not a readable zip, too large, not a folder): nothing to grade."""
 
@@ -60,6 +74,9 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
         found = layouts.discover(root, Path(scratch))
         if found.unreadable:
             raise UnreadableDownload(f"{found.unreadable}: nothing was graded")
+        if not found.entries:
+            raise NoSubmissions(f"no submissions found in {root} (expected student folders, .py, .ipynb or .zip files)"
+                                + (f"; not recognised: {'; '.join(found.unrecognised[:5])}" if found.unrecognised else ""))
         entries = [e for e in found.entries if shard is None or shard.owns(e.student)]
         with Session(assignment, seed=seed, sandbox=sandbox, workers=max(1, min(workers, len(entries) or 1)),
                      device=device) as session:

@@ -46,7 +46,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
         expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
         if expected is None or expected.get("status") != "ok":
             raise GraderBug(f"the reference produced no observation for {probe.id}")
-        verdict = _judge_probe(spec, check, observed, expected)
+        verdict = _judge_probe(spec, check, observed, _own_result(probe.id, expected, evidence) or expected)
         if verdict.status != PASS:
             diagnosable = observed is not None and observed["status"] == "ok" and len(observed["calls"]) > verdict.call
             if verdict.status == FAIL and diagnosable and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
@@ -56,6 +56,20 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
                                    or verdict.mistake)
             return _fill(result, verdict, catalogue, spec)
     return result
+
+
+def _own_result(probe: str, expected: dict, evidence: Evidence) -> dict | None:
+    """For a ``no-autograd`` probe: the student's own calls of the same case with autograd on, when they all
+    returned (the check asks whether switching autograd off changes the result, not whether it is right: the
+    ``returns`` check says that)."""
+    function, kind, case = probe.split(":", 2)
+    if kind != "no-autograd":
+        return None
+    own = evidence.student.get(f"{function}:call:{case}")
+    if not (own and own["status"] == "ok" and len(own["calls"]) == len(expected["calls"])
+            and all("error" not in call for call in own["calls"])):
+        return None
+    return own
 
 
 def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: FunctionSpec) -> TestResult:
@@ -155,7 +169,7 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed
             continue
         wrong = observations[probe]
         if wrong.get("status") == "ok" and len(observed["calls"]) == len(wrong["calls"]) and all(
-                "error" not in theirs and difference(kind, mine, theirs, check) is None
+                "error" not in theirs and difference(kind, mine, theirs, check, nan_equal=True) is None
                 for mine, theirs in zip(observed["calls"], wrong["calls"])):
             return mistake
     return None

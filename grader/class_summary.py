@@ -35,6 +35,7 @@ class Summary:
     meanings: dict[str, str] = field(default_factory=dict)  # mistake id -> what it means, from the course
     suspicious: dict[str, list[Flag]] = field(default_factory=dict)  # student -> the tamper scan's findings
     not_compared: dict[str, str] = field(default_factory=dict)  # student -> why (some of) their code was not compared
+    could_not_load: dict[str, list[str]] = field(default_factory=dict)  # student -> files that did not read or load
 
     @property
     def errors(self) -> int:
@@ -48,7 +49,8 @@ class Summary:
                 "pass_rate": self.pass_rates, "mistakes": dict(self.mistakes),
                 "clusters": [cluster.as_dict() for cluster in self.clusters],
                 "similar_code": [pair.as_dict() for pair in self.similar_code],
-                "not_compared": self.not_compared, "internal_errors": self.internal_errors,
+                "not_compared": self.not_compared, "could_not_load": self.could_not_load,
+                "internal_errors": self.internal_errors,
                 "unrecognised": self.unrecognised,
                 **({"suspicious_code": {student: [flag.as_dict() for flag in flags]
                                         for student, flags in self.suspicious.items()}} if self.suspicious else {})}
@@ -80,6 +82,7 @@ class Tally:
         self.internal_errors: dict[str, str] = {}
         self.failing: dict[str, dict] = {}  # student -> the digests and failing tests of their failing functions
         self.suspicious: dict[str, list[Flag]] = {}  # student -> the tamper scan's findings in their code
+        self.could_not_load: dict[str, list[str]] = {}  # student -> files that did not read or load, with where
 
     def add(self, record: dict) -> None:
         """Count one student's record."""
@@ -87,6 +90,9 @@ class Tally:
         flags = [Flag.from_dict(flag) for flag in record.get("flags") or [] if isinstance(flag, dict)]
         if flags:
             self.suspicious[record["id"]] = flags
+        problems = [str(problem) for problem in record.get("load_problems") or []]
+        if problems:
+            self.could_not_load[record["id"]] = problems
         if record.get("internal_error"):
             self.internal_errors[record["id"]] = record["internal_error"]
             return
@@ -111,7 +117,8 @@ class Tally:
         return Summary(self.count, self.assignment.max_score, list(self.scores), pass_rates, self.mistakes.most_common(),
                        dict(sorted(self.internal_errors.items())), unrecognised, find_clusters(self.failing),
                        similar_code or [], {m: self.assignment.catalogue.meaning(m) for m in self.mistakes},
-                       dict(sorted(self.suspicious.items())), not_compared=dict(sorted((not_compared or {}).items())))
+                       dict(sorted(self.suspicious.items())), not_compared=dict(sorted((not_compared or {}).items())),
+                       could_not_load=dict(sorted(self.could_not_load.items())))
 
 
 def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str],

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def _sandbox_mode(requested: str, many_students: bool = False) -> str:
                                    "plain processes with limits only, see SECURITY.md), pass --sandbox process")
         click.echo(f"warning: no sandbox ({sandbox.INSTALL_HINT}): student code runs in plain processes with "
                    "resource limits only (see SECURITY.md)", err=True)
+        github.note("no sandbox could be had here (bubblewrap is missing or cannot create namespaces): the code "
+                    "ran in plain processes, confined by Landlock and seccomp where the kernel has them.")
     return mode
 
 
@@ -121,6 +124,8 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     if unknown:
         raise click.BadParameter(f"no function {', '.join(unknown)} in {course.name}; known: "
                                  + ", ".join(spec.name for spec in course.functions), param_hint="--only")
+    if not only and path.is_file():
+        only = _defined_in_file(path, course)
     key = _answer_key(course)
     try:
         session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key,
@@ -134,6 +139,19 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     click.echo(CHECK_FORMATS[output_format](result, course), nl=False)
     github.publish(result)
     sys.exit(EXIT_INTERNAL if result.internal_errors else EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def _defined_in_file(path: Path, course: assignment.Assignment) -> tuple[str, ...]:
+    """The exercise's functions that a single file defines (all of them, when it defines none: then each is
+    reported missing); the others are listed once, on stderr."""
+    contract = [spec.name for spec in course.functions]
+    with tempfile.TemporaryDirectory(prefix="autograde-names-") as stage:
+        defined = set(submission.load(path, set(contract), Path(stage)).definitions)
+    if not defined or defined == set(contract):
+        return ()
+    missing = [name for name in contract if name not in defined]
+    click.echo(f"not in {path.name}, so not graded: {', '.join(missing)}", err=True)
+    return tuple(name for name in contract if name in defined)
 
 
 def _watch(session: Session, path: Path, render) -> None:
@@ -179,6 +197,9 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
     if shard is not None and seed is None and not resume:
         raise click.UsageError("--shard needs --seed, so that every shard grades with the same inputs")
     mode = _sandbox_mode(sandbox_mode, many_students=True)
+    if batch.looks_like_exercises(submissions, course):
+        click.echo(f"warning: {submissions} looks like the course's exercises/ folder: each of its files is taken for "
+                   "a student; grade a folder of students' submissions", err=True)
     bar = None
 
     def start(total: int) -> None:
@@ -189,7 +210,7 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
     try:
         summary = batch.grade_class(submissions, course, out, seed, workers or os.cpu_count() or 1, mode, shard, resume,
                                     on_start=start, on_result=lambda student: bar.update(1), device=device)
-    except (batch.ResumeMismatch, batch.UnreadableDownload) as error:
+    except (batch.ResumeMismatch, batch.UnreadableDownload, batch.NoSubmissions) as error:
         raise click.UsageError(str(error)) from error
     finally:
         if bar is not None:

@@ -114,22 +114,24 @@ def numeric(value: Any) -> np.ndarray | None:
     return None
 
 
-def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple[str, ...] = (), where: str = "") -> Mismatch | None:
-    """The first difference between ``got`` and ``expected``, or None when they agree."""
+def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple[str, ...] = (), where: str = "",
+            nan_equal: bool = False) -> Mismatch | None:
+    """The first difference between ``got`` and ``expected``, or None when they agree. With ``nan_equal``, a nan
+    agrees with a nan in the same place (as when a wrong variant's result is compared with a student's)."""
     if is_tensor(expected):
-        return _compare_tensor(got, expected, rtol, atol, attributes, where)
+        return _compare_tensor(got, expected, rtol, atol, attributes, where, nan_equal)
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         number = numeric(got)
         if number is None:
             return Mismatch(where, "not a number", show(got), show(expected))
-        return _compare_values(number, numeric(expected), rtol, atol, where, got, expected)
+        return _compare_values(number, numeric(expected), rtol, atol, where, got, expected, nan_equal)
     if isinstance(expected, dict) and expected.get("type") in ("tuple", "list"):
         if not (isinstance(got, dict) and got.get("type") in ("tuple", "list")):
             return Mismatch(where, f"not a {expected['type']}", show(got), show(expected))
         if got["length"] != expected["length"]:
             return Mismatch(where, f"{got['length']} items instead of {expected['length']}", show(got), show(expected))
         for index, (item, wanted) in enumerate(zip(got["items"], expected["items"])):
-            mismatch = compare(item, wanted, rtol, atol, attributes, f"{where}[{index}]")
+            mismatch = compare(item, wanted, rtol, atol, attributes, f"{where}[{index}]", nan_equal)
             if mismatch:
                 return mismatch
         return None
@@ -139,20 +141,21 @@ def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple
         if set(got["items"]) != set(expected["items"]):
             return Mismatch(where, "different keys", str(sorted(got["items"])), str(sorted(expected["items"])))
         for key, wanted in expected["items"].items():
-            mismatch = compare(got["items"][key], wanted, rtol, atol, attributes, f"{where}[{key!r}]")
+            mismatch = compare(got["items"][key], wanted, rtol, atol, attributes, f"{where}[{key!r}]", nan_equal)
             if mismatch:
                 return mismatch
         return None
     if isinstance(expected, dict) and expected.get("type") == "module":
         if not (isinstance(got, dict) and got.get("type") == "module"):
             return Mismatch(where, "not an nn.Module", show(got), show(expected))
-        return compare(got["state"], expected["state"], rtol, atol, attributes, where)  # its state_dict, with tolerance
+        return compare(got["state"], expected["state"], rtol, atol, attributes, where, nan_equal)  # its state_dict
     if got != expected:
         return Mismatch(where, "different value", show(got), show(expected))
     return None
 
 
-def _compare_tensor(got: Any, expected: dict, rtol: float, atol: float, attributes: tuple[str, ...], where: str) -> Mismatch | None:
+def _compare_tensor(got: Any, expected: dict, rtol: float, atol: float, attributes: tuple[str, ...], where: str,
+                    nan_equal: bool = False) -> Mismatch | None:
     if not is_tensor(got):
         number, wanted = numeric(got), as_array(expected)
         right = (number is not None and wanted is not None and wanted.size == 1
@@ -174,7 +177,7 @@ def _compare_tensor(got: Any, expected: dict, rtol: float, atol: float, attribut
         got_values, expected_values = np.asarray(got["summary"], dtype=np.float64), np.asarray(expected["summary"], dtype=np.float64)
     if got_values is None or expected_values is None:
         return Mismatch(where, "values not received", show(got), show(expected))
-    return _compare_values(got_values, expected_values, rtol, atol, where, got, expected)
+    return _compare_values(got_values, expected_values, rtol, atol, where, got, expected, nan_equal)
 
 
 def _compare_attribute(attribute: str, got: dict, expected: dict, rtol: float, atol: float, where: str) -> Mismatch | None:
@@ -192,9 +195,10 @@ def _compare_attribute(attribute: str, got: dict, expected: dict, rtol: float, a
     return None
 
 
-def _compare_values(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str, got_raw: Any, expected_raw: Any) -> Mismatch | None:
+def _compare_values(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str, got_raw: Any,
+                    expected_raw: Any, nan_equal: bool = False) -> Mismatch | None:
     with np.errstate(all="ignore"):  # huge values overflow in the tolerance arithmetic: they differ, nothing more
-        if np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=False):
+        if np.shape(got) == np.shape(expected) and np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=nan_equal):
             return None
         if not np.all(np.isfinite(got)):
             note = "your result contains nan or inf"

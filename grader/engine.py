@@ -23,7 +23,7 @@ from grader import checks, footprint, plan, pyparse, records, submission, tamper
 from grader.assignment import Assignment, FunctionSpec
 from grader.protocol import Event, EventKind, Malformed, Probe, Request, Response
 from grader.reference import ReferenceSource, Solutions
-from grader.results import ERROR, FAIL, INTERNAL, PASS, SubmissionResult, TestResult
+from grader.results import CALLS_A_STUB, ERROR, FAIL, INTERNAL, NOT_FOUND, PASS, SubmissionResult, TestResult
 from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
 from grader.worker import privileges
 
@@ -99,12 +99,13 @@ class Session:
                 _locate(test, code)
                 tests.append(test)
         _note_dependencies(tests, code)
-        _note_load_errors(tests, code, response.load_errors)
+        raised = _note_load_errors(tests, code, response.load_errors)
+        load_problems = [source.problem for source in code.problems] + raised
         warnings = [source.problem for source in code.problems] + code.repetition_notes
         fingerprints, trajectories = _class_view_data(self.specs, response.observations, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
                                 fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name,
-                                flags=tamper.scan(code))
+                                flags=tamper.scan(code), load_problems=load_problems)
 
     def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
@@ -190,7 +191,7 @@ def _preflight(spec: FunctionSpec, code: submission.Submission) -> tuple[str, st
     if definition is None:
         broken = "; ".join(source.problem for source in code.problems)
         where = f" ({broken})" if broken else ""
-        return ERROR, f"{spec.name} not found: define {spec.signature} (in {spec.module}.py){where}"
+        return ERROR, f"{spec.name}{NOT_FOUND}{spec.signature} (in {spec.module}.py){where}"
     problem = signature_problem(spec, definition.node)
     return (FAIL, problem) if problem else None
 
@@ -266,11 +267,17 @@ def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> 
     withdrawn (what was measured stays): the slip it would name is likely the other function's, and the
     class summary would count it as a mistake of its own."""
     failing = {test.function for test in tests if test.status != PASS}
+    stubs = {test.function for test in tests if test.not_implemented}
     for test in tests:
         definition = code.definitions.get(test.function)
         if test.status == PASS or definition is None:
             continue
         uses = sorted(definition.calls & failing)
+        unwritten = [name for name in uses if name in stubs]
+        if test.not_implemented and unwritten and definition.node is not None and not _raises_not_implemented(definition.node):
+            test.message, test.hint = f"{test.function}{CALLS_A_STUB}{unwritten[0]}, which is not implemented yet", ""
+            test.details = [line for line in test.details if not line.startswith("hint:")]
+            continue
         if uses and test.mistake and any(line.startswith("measured:") for line in test.details):
             test.mistake, test.hint = None, ""
             test.details = [line for line in test.details if not line.startswith("diagnosis:")]
@@ -278,8 +285,16 @@ def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> 
             test.details.append(f"note: {test.function} uses your {name}, which fails its own checks: fix {name} first")
 
 
-def _note_load_errors(tests: list[TestResult], code: submission.Submission, load_errors: list[dict]) -> None:
-    seen = set()
+def _raises_not_implemented(node: ast.AST) -> bool:
+    """Whether a definition is (still) a stub: it raises NotImplementedError itself."""
+    return any(isinstance(child, ast.Raise) and "NotImplementedError" in (pyparse.unparse(child) or "")
+               for child in ast.walk(node))
+
+
+def _note_load_errors(tests: list[TestResult], code: submission.Submission, load_errors: list[dict]) -> list[str]:
+    """Note under each failing function what raised while its file was loaded; return those statements, as
+    ``file:line raised ...`` (for the class view: code that could not load)."""
+    seen, raised = set(), []
     for error in load_errors:
         if not (isinstance(error, dict) and isinstance(error.get("file"), str) and isinstance(error.get("line"), int)
                 and isinstance(error.get("error"), str)):
@@ -290,10 +305,12 @@ def _note_load_errors(tests: list[TestResult], code: submission.Submission, load
             continue
         seen.add(key)
         note = f"note: loading {source.locate(error['line'])} raised {error['error']} (the rest of the file was still loaded)"
+        raised.append(f"{source.locate(error['line'])} raised {error['error'][:300]}")
         for test in tests:
             definition = code.definitions.get(test.function)
             if test.status != PASS and definition and definition.source is source:
                 test.details.append(note)
+    return raised
 
 
 def _unstage(test: TestResult, code: submission.Submission) -> TestResult:

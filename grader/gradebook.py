@@ -39,7 +39,8 @@ def student_record(student: str, result: SubmissionResult, max_score: float) -> 
     record = {"id": student, "seed": result.seed, **result.as_dict(),
               "functions": {name: earned for name, (earned, _) in result.per_function().items()},
               "warnings": result.warnings, "fingerprints": result.fingerprints,
-              "trajectories": result.trajectories, "flags": [flag.as_dict() for flag in result.flags]}
+              "trajectories": result.trajectories, "flags": [flag.as_dict() for flag in result.flags],
+              "load_problems": result.load_problems}
     if result.internal_error:
         record["max_score"] = max_score
     return record

@@ -37,9 +37,12 @@ jobs:
         uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - name: Install PyTorch (CPU build) and autograde
+      - name: Install the sandbox (bubblewrap), PyTorch (CPU build) and autograde
         run: |
-          sudo apt-get install -y bubblewrap || true
+          if ! (sudo apt-get update -q && sudo apt-get install -y -q bubblewrap); then
+            echo "::warning title=autograde::bubblewrap could not be installed: the checks run without the sandbox"
+            echo "**autograde**: bubblewrap could not be installed, so the checks ran without the sandbox." >> "$GITHUB_STEP_SUMMARY"
+          fi
           python -m pip install "{torch}" --index-url {torch_index}
           python -m pip install "{install}"
       - name: Grade

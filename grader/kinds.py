@@ -88,8 +88,9 @@ def _mismatch_verdict(mismatch: compare.Mismatch) -> Verdict:
     return Verdict(FAIL, mismatch.describe(), None, [f"got:      {mismatch.got}", f"expected: {mismatch.expected}"])
 
 
-def difference(kind: str, got: dict, wanted: dict, check: CheckSpec) -> compare.Mismatch | None:
-    """The first difference between two observations of one call, as this kind of check sees it."""
+def difference(kind: str, got: dict, wanted: dict, check: CheckSpec, nan_equal: bool = False) -> compare.Mismatch | None:
+    """The first difference between two observations of one call, as this kind of check sees it (``nan_equal``:
+    a nan agrees with a nan in the same place)."""
     if "error" in got:
         return compare.Mismatch("", "raised", got["error"]["message"], "a result")
     if kind == "dataset":
@@ -97,16 +98,18 @@ def difference(kind: str, got: dict, wanted: dict, check: CheckSpec) -> compare.
             mine, theirs = got["dataset"][part], wanted["dataset"][part]
             if "error" in mine:
                 return compare.Mismatch(part, f"raised {mine['error']['message']}", "", compare.show(theirs.get("result")))
-            mismatch = compare.compare(mine["result"], theirs["result"], check.rtol, check.atol, where=DATASET_PARTS[part])
+            mismatch = compare.compare(mine["result"], theirs["result"], check.rtol, check.atol, where=DATASET_PARTS[part],
+                                       nan_equal=nan_equal)
             if mismatch:
                 return mismatch
         return None
     if kind == "leaf-gradient":
         return compare.compare(_argument(got, check.argument), _argument(wanted, check.argument),
-                               check.rtol, check.atol, ("grad",), _argument_name(check, check.argument))
-    mismatch = compare.compare(got.get("result"), wanted.get("result"), check.rtol, check.atol, check.attributes)
+                               check.rtol, check.atol, ("grad",), _argument_name(check, check.argument), nan_equal)
+    mismatch = compare.compare(got.get("result"), wanted.get("result"), check.rtol, check.atol, check.attributes,
+                               nan_equal=nan_equal)
     if mismatch is None and kind == "training":
-        mismatch = _state_after(got, wanted, check)
+        mismatch = _state_after(got, wanted, check, nan_equal)
     if mismatch is None and "new_object" in check.attributes and any(i is not None for i in got.get("identity", [])):
         return compare.Mismatch("", "returned the input tensor itself, not a new tensor", "the same object", "a new tensor")
     return mismatch
@@ -121,7 +124,7 @@ def _argument_name(check: CheckSpec, position: int) -> str:
     return check.names[position] if position < len(check.names) else f"argument {position + 1}"
 
 
-def _state_after(got: dict, wanted: dict, check: CheckSpec) -> compare.Mismatch | None:
+def _state_after(got: dict, wanted: dict, check: CheckSpec, nan_equal: bool = False) -> compare.Mismatch | None:
     """What training changed in its arguments: every nn.Module's state, and the arguments declared in ``after``."""
     expected_arguments = wanted.get("inputs_after", {}).get("args", [])
     for position, expected in enumerate(expected_arguments):
@@ -129,7 +132,7 @@ def _state_after(got: dict, wanted: dict, check: CheckSpec) -> compare.Mismatch 
         if not is_module and position not in check.after:
             continue
         mismatch = compare.compare(_argument(got, position), expected, check.rtol, check.atol, (),
-                                   f"{_argument_name(check, position)} after the call")
+                                   f"{_argument_name(check, position)} after the call", nan_equal)
         if mismatch:
             return mismatch
     return None

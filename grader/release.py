@@ -138,9 +138,10 @@ def leaks(bundle: Path, solutions: Path) -> list[str]:
 
 def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
     """The student release in ``out``: stubs, the declarations, the answer key; no solution code."""
-    from grader import answer_key
+    from grader import answer_key, starter_notebook, student_readme
 
     generate_exercises(assignment.solutions, out / "exercises")
+    starter_notebook.write(assignment, out / starter_notebook.NAME)  # the stubs as cells, each function checked in place
     for notebook in sorted(assignment.solutions.glob("*.ipynb")):
         stub_notebook(notebook, out / "exercises" / notebook.name)
     declarations = (assignment.root / "assignment.toml").read_text(encoding="utf-8")
@@ -155,6 +156,7 @@ def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
     else:
         declarations = "[assignment]\n" + settings + "\n" + declarations
     (out / "assignment.toml").write_text(declarations, encoding="utf-8")
+    (out / "README.md").write_text(student_readme.text(assignment), encoding="utf-8")
     key = answer_key.build(assignment, seeds)
     (out / "answer-key.json").write_text(json.dumps(key), encoding="utf-8")
     found = leaks(out, assignment.solutions)

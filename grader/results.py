@@ -18,6 +18,8 @@ class Status(StrEnum):
 PASS, FAIL, ERROR, INTERNAL = Status.PASS, Status.FAIL, Status.ERROR, Status.INTERNAL
 INTERNAL_NOTE = "INTERNAL ERROR in the grader (not your fault; please report it)"
 NOT_IMPLEMENTED = "not implemented yet"  # the message of a check whose function is still the stub
+NOT_FOUND = " not found: define "  # in the message of a check whose function the submission does not define
+CALLS_A_STUB = " calls "  # "model calls activate, which is not implemented yet": written, but its helper is not
 
 
 @dataclass
@@ -57,9 +59,15 @@ class TestResult:
         return [self.message, *self.details] + ([f"hint: {self.hint}"] if self.hint else [])
 
     @property
+    def not_found(self) -> bool:
+        """Whether the submission does not define the function at all."""
+        return self.status == ERROR and self.message.startswith(self.function + NOT_FOUND)
+
+    @property
     def not_implemented(self) -> bool:
         """Whether the function is still the exercise's stub (it raised NotImplementedError)."""
-        return self.status == FAIL and NOT_IMPLEMENTED in self.message
+        return (self.status == FAIL and NOT_IMPLEMENTED in self.message
+                and not self.message.startswith(self.function + CALLS_A_STUB))
 
     def as_dict(self) -> dict:
         """The ``tests[]`` entry of ``check --format json`` (with ``graphs`` when a failing autograd check has them)."""
@@ -113,6 +121,7 @@ class SubmissionResult:
     trajectories: dict[str, dict] = field(default_factory=dict)  # training function -> labels, got, expected
     course: str = ""  # the name of the course it was graded against
     flags: list[Flag] = field(default_factory=list)  # the tamper scan's findings in the code (grader/tamper.py)
+    load_problems: list[str] = field(default_factory=list)  # files that could not be read or loaded, with where
 
     @property
     def score(self) -> float:

@@ -26,3 +26,5 @@ if ! .venv/bin/pip install -q --retries 0 --timeout 15 --index-url "$TORCH_INDEX
   .venv/bin/pip install -q "torch==$TORCH_VERSION"
 fi
 .venv/bin/pip install -q -e '.[test]'
+echo "setup: done. To have 'autograde' on your PATH in this shell: source .venv/bin/activate"
+echo "       (or call it as .venv/bin/autograde; try: .venv/bin/autograde check exercises/)"

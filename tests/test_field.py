@@ -150,7 +150,7 @@ class _DyingWorker:
     def __init__(self):
         self.requests = []
 
-    def request(self, request: Request) -> Response:
+    def request(self, request: Request, until: float | None = None) -> Response:
         self.requests.append(sorted(request.functions))
         if len(self.requests) == 1:
             raise WorkerDied("the grading process ended (exit status -9) while running learn", "learn")

@@ -114,6 +114,9 @@ def test_classroom_workflow_is_valid_and_complete():
     assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1" and reporter["if"] == "always()"
     assert reporter["with"]["runners"] == grade["id"]
     assert reporter["env"] == {f"{grade['id'].upper()}_RESULTS": "${{ steps.autograde.outputs.result }}"}
+    sandbox = install.splitlines()[0]
+    assert "apt-get update" in sandbox and sandbox.index("apt-get update") < sandbox.index("install -y -q bubblewrap")
+    assert "GITHUB_STEP_SUMMARY" in install and "::warning" in install  # a sandbox that could not be had is said
 
 
 @pytest.fixture(scope="module")

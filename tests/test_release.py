@@ -35,6 +35,8 @@ def test_bundle_has_stubs_declarations_and_key_but_no_solution_code(bundle, cour
     released = assignment.load(bundle / "assignment.toml")
     assert not released.has_solutions and released.answer_key == bundle / "answer-key.json"
     assert [spec.name for spec in released.functions] == [spec.name for spec in course.functions]
+    readme = (bundle / "README.md").read_text()
+    assert "autograde check exercises/" in readme and "--only" in readme and "grader.check(" in readme
 
 
 def test_leak_detector_finds_planted_solution_code(bundle, course, tmp_path):

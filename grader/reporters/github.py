@@ -38,6 +38,14 @@ def annotations(result: SubmissionResult) -> list[str]:
     return lines
 
 
+def note(text: str) -> None:
+    """When running in GitHub Actions: a line of the grader's own in the job summary (not student text)."""
+    summary = os.environ.get("GITHUB_STEP_SUMMARY") if os.environ.get("GITHUB_ACTIONS") == "true" else None
+    if summary:
+        with open(Path(summary), "a", encoding="utf-8") as handle:
+            handle.write(f"**autograde**: {text}\n\n")
+
+
 def publish(result: SubmissionResult) -> None:
     """When running in GitHub Actions: append the job summary and print the annotations."""
     if os.environ.get("GITHUB_ACTIONS") != "true":

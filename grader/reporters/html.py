@@ -51,7 +51,7 @@ def render(records: dict[str, dict], summary: class_summary.Summary, assignment:
     listed = summary.as_dict()  # clusters and similar code, where this grader finds them
     students = sorted(records)
     anchors = {student: f"student-{index}" for index, student in enumerate(students)}
-    body = [_overview(summary, records, run), _trajectories(records),
+    body = [_overview(summary, records, run), _to_act_on(summary, anchors), _trajectories(records),
             _clusters(listed.get("clusters") or [], anchors), _similar_code(listed.get("similar_code") or [], anchors),
             _suspicious(summary.suspicious, anchors),
             _student_table(students, records, anchors),
@@ -135,6 +135,26 @@ def _similar_code(pairs: list[dict], anchors: dict[str, str]) -> str:
     return "<h2>Most similar code</h2>" + _table(["students", "similarity", "functions"], rows)
 
 
+def _to_act_on(summary: class_summary.Summary, anchors: dict[str, str]) -> str:
+    """What the instructor must act on before trusting the numbers: code that did not load, entries of the
+    download that were not graded, and the grader's own failures."""
+    parts = []
+    if summary.could_not_load:
+        rows = "".join(f"<tr><td>{_links([student], anchors)}</td><td>{'<br>'.join(escape(p) for p in problems)}</td></tr>"
+                       for student, problems in summary.could_not_load.items())
+        parts.append("<h3>Code that did not load</h3><p>The functions of these files lost their points: the "
+                     "students should hear why.</p>" + _table(["student", "file and problem"], rows))
+    if summary.unrecognised:
+        items = "".join(f"<li>{escape(item)}</li>" for item in summary.unrecognised)
+        parts.append(f"<h3>Not graded: not recognised in the download</h3><ul>{items}</ul>")
+    if summary.internal_errors:
+        rows = "".join(f"<tr><td>{_links([student], anchors)}</td><td>{escape(message[:500])}</td></tr>"
+                       for student, message in summary.internal_errors.items())
+        parts.append("<h3>Internal grader errors (not the students' fault; please report them)</h3>"
+                     + _table(["student", "error"], rows))
+    return "<h2>To act on</h2>" + "".join(parts) if parts else ""
+
+
 def _suspicious(suspicious: dict[str, list[Flag]], anchors: dict[str, str]) -> str:
     """The students whose code reaches into the grading machinery, each finding with its place (the tamper scan)."""
     if not suspicious:
@@ -144,7 +164,8 @@ def _suspicious(suspicious: dict[str, list[Flag]], anchors: dict[str, str]) -> s
     return ("<h2>Suspicious code</h2><p>Code that reaches into the grader, torch's internals, the process or the "
             "network, found by reading it (the tamper scan, see SECURITY.md). Forging a result in the student's own "
             "process needs such code: read it before trusting the checks measured there (<code>inputs-unchanged</code>, "
-            "<code>differentiable</code>, <code>leaf-parameters</code>, <code>no-autograd</code>).</p>"
+            "<code>differentiable</code>, <code>leaf-parameters</code>, <code>no-autograd</code>, the attributes of "
+            "<code>returns</code> checks).</p>"
             + _table(["student", "findings"], rows))
 
 

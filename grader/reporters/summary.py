@@ -23,6 +23,12 @@ MESSAGE_WIDTH = 160
 def render(summary: Summary) -> str:
     """The class summary as text."""
     lines = [f"{summary.count} students graded"]
+    if summary.could_not_load:
+        lines += ["", f"{len(summary.could_not_load)} students' code did not load (each such file's functions lose "
+                      "their points; tell them):"]
+        lines += [f"  {one_line(student)}: {_shorten(problem)}" for student, problems in summary.could_not_load.items()
+                  for problem in problems[:FLAGS_SHOWN]]
+        lines.append("")
     stats = summary.statistics()
     if stats["mean"] is not None:
         lines.append(f"score out of {summary.max_score:g}: mean {stats['mean']:.2f}, median {stats['median']:g}, "

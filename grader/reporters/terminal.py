@@ -25,11 +25,14 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
     lines += [f"course: {result.course}", ""] if result.course else [""]
     if result.internal_error:
         lines += [f"{INTERNAL_NOTE}:", *_block([result.internal_error], markdown), ""]
-    lines += [f"warning: {one_line(warning)}" for warning in result.warnings]
+    if result.load_problems:
+        lines += [f"error: {one_line(problem)}" for problem in result.load_problems]
+        lines += ["(what a file defines after a syntax error, or uses of what failed to load, cannot run: fix these first)", ""]
+    lines += [f"warning: {one_line(warning)}" for warning in result.warnings if warning not in result.load_problems]
     rows = [[test.function, test.name.split(": ", 1)[-1], f"{test.score:g}/{test.max_score:g}", STATUS_MARK[test.status]]
             for test in result.tests]
     lines += [tabulate(rows, headers=["function", "check", "points", "status"], tablefmt="github" if markdown else "simple"), ""]
-    failures = [test for test in result.tests if test.status != PASS and not test.not_implemented]
+    failures = [test for test in result.tests if test.status != PASS and not test.not_implemented and not test.not_found]
     if failures:
         lines.append(_heading("Failures", markdown))
         for test in failures:
@@ -41,6 +44,15 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
     if unfinished:
         lines.append(_heading("Not implemented yet", markdown))
         lines += [_unfinished(test, markdown) for test in unfinished.values()]
+    missing: dict[str, list[str]] = {}
+    for test in result.tests:
+        if test.not_found and test.function not in missing.get(_module_of(test), []):
+            missing.setdefault(_module_of(test), []).append(test.function)
+    if missing:
+        lines.append(_heading("Not found", markdown))
+        bullet = "- " if markdown else ""
+        lines += [f"{bullet}not in {one_line(module)}{_unloaded(module, result)}: {', '.join(names)}"
+                  for module, names in missing.items()]
     if failures:
         lines += [""] if unfinished else []
         lines.append(_heading("Short summary", markdown))
@@ -52,6 +64,17 @@ def render(result: SubmissionResult, markdown: bool = False) -> str:
         percent = 100 * result.score / result.max_score if result.max_score else 0.0
         lines += ["", f"Total: {result.score:g} / {result.max_score:g} points ({percent:.1f}%)"]
     return workflow_commands.neutralise(visible("\n".join(lines) + "\n"))
+
+
+def _unloaded(module: str, result: SubmissionResult) -> str:
+    """`` (it did not load: see the error above)`` when the file is one whose problem the report leads with."""
+    return " (it did not load: see the error above)" if any(module in problem for problem in result.load_problems) else ""
+
+
+def _module_of(test: TestResult) -> str:
+    """The file a function that was not found belongs in (its message names it)."""
+    named = test.message.rsplit("(in ", 1)
+    return named[1].split(")", 1)[0] if len(named) == 2 else "the submission"
 
 
 def _heading(title: str, markdown: bool) -> str:

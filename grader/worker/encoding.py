@@ -30,7 +30,7 @@ def encode(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if type(value) is int and abs(value) >= 2**1024:  # past any float, and past what JSON may print of an int
-        return math.copysign(math.inf, value)
+        return math.inf if value > 0 else -math.inf
     if type(value) in (int, float):
         return value
     if type(value) is str:
