@@ -61,7 +61,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                 on_result: Callable[[str], None] = lambda student: None, device: str = "cpu") -> class_summary.Summary:
     """Grade every submission under ``root`` into ``out``; return the class summary.
 
-    Once every grade has landed, the code of this run's submissions is compared (``similar_code``).
+    Each submission's code is fingerprinted as its grade lands; once every grade has landed, the fingerprints
+    of this run's submissions are paired (``similar_code``).
     What of a student's entry could not be taken from the download is added to their warnings. Raises
     UnreadableDownload when ``root`` itself cannot be read.
     """
@@ -87,6 +88,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
             for index in range(len(session.workers)):
                 free.put(index)
 
+            fingerprints = _fingerprints(assignment)
+
             def grade(entry: layouts.Entry):
                 worker = free.get()
                 try:
@@ -94,6 +97,8 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                 finally:
                     free.put(worker)
                 result.warnings[:0] = entry.problems
+                if fingerprints is not None:  # beside the grading: the worker is already busy with the next one
+                    fingerprints.add(entry.student, entry.path)
                 return entry, result
 
             try:
@@ -102,12 +107,24 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
                     on_result(entry.student)
             finally:
                 book.finish()
-        try:
-            comparison = similarity.compare_class(((e.student, e.path) for e in entries), assignment)
-        except Exception as error:  # noqa: BLE001 - the course's own code failed; the summary goes on without pairs
-            warnings.warn(f"similar code was not compared: {type(error).__name__}: {error}", stacklevel=1)
+        if fingerprints is None:
             comparison = similarity.Comparison([], {})
+        else:
+            for entry in entries:
+                if entry.student not in fingerprints.prints and entry.student not in fingerprints.not_compared:
+                    fingerprints.add(entry.student, entry.path)  # graded by an earlier, resumed run
+            comparison = fingerprints.comparison(entry.student for entry in entries)
         return book.tally.summary(found.unrecognised, comparison.pairs, comparison.not_compared)
+
+
+def _fingerprints(assignment: Assignment) -> similarity.Fingerprints | None:
+    """The class's fingerprints, starting from the course's given code; None (no similar code, with a warning)
+    when the course's own code cannot be fingerprinted."""
+    try:
+        return similarity.Fingerprints(assignment)
+    except Exception as error:  # noqa: BLE001 - the course's own code failed; the summary goes on without pairs
+        warnings.warn(f"similar code was not compared: {type(error).__name__}: {error}", stacklevel=2)
+        return None
 
 
 def _as_they_land(grade: Callable, entries: list, workers: int):

@@ -1,7 +1,9 @@
 """Which students of one grading run wrote the same code: pairs, a score, and the functions concerned.
 
-Each contract function a student defines is tokenised by copydetect (names become ``V``/``F``,
-strings ``S``, comments and layout dropped), cut into k-grams and winnowed (MOSS's method).
+Each contract function a student defines is tokenised with Python's own ``tokenize`` (names become
+``V``, the names of what is defined ``F``, strings ``S``, comments and layout dropped), cut into k-grams
+and winnowed by copydetect (MOSS's method). Tokenising costs about a millisecond per function, so the
+batch fingerprints each submission as it lands, beside the grading, and only pairs them at the end.
 Fingerprints that also occur in the starter code or the reference solutions are boilerplate and
 removed: code that everyone was given, or that every right answer converges to, is no evidence.
 Students are compared function by function, so renamed variables and reordered functions change
@@ -15,7 +17,10 @@ compared, and the summary names who was left out and why.
 
 from __future__ import annotations
 
+import io
+import keyword
 import tempfile
+import tokenize
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,9 +72,32 @@ def function_prints(path: Path, contract: set[str], boilerplate: Prints | None =
     return student_prints(path, contract, boilerplate)[0]
 
 
+def normalised_tokens(code: str) -> str:
+    """The code as one string of tokens, for fingerprinting: every name ``V`` (``F`` for the name a ``def`` or
+    ``class`` defines), every string ``S``, keywords, operators and numbers as written, comments and layout
+    dropped."""
+    parts, defining = [], False
+    for token in tokenize.generate_tokens(io.StringIO(code).readline):
+        if token.type == tokenize.NAME:
+            if keyword.iskeyword(token.string):
+                parts.append(token.string)
+                defining = token.string in ("def", "class")
+                continue
+            parts.append("F" if defining else "V")
+        elif token.type == tokenize.STRING or token.type in _F_STRING_TOKENS:
+            parts.append("S")
+        elif token.type in (tokenize.OP, tokenize.NUMBER):
+            parts.append(token.string)
+        defining = False
+    return "".join(parts)
+
+
+_F_STRING_TOKENS = {getattr(tokenize, name) for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, name)}
+
+
 def student_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> tuple[Prints, list[str]]:
     """``function_prints``, and a note for each function left out because its code could not be tokenised."""
-    from copydetect.utils import filter_code, get_document_fingerprints  # only class grading pays for it
+    from copydetect.utils import get_document_fingerprints  # only class grading pays for it
 
     with tempfile.TemporaryDirectory(prefix="autograde-similarity-") as stage:
         code = submission.load(path, contract, Path(stage))
@@ -80,8 +108,7 @@ def student_prints(path: Path, contract: set[str], boilerplate: Prints | None = 
             notes.append(f"{name} was not compared: its code is nested too deeply to tokenise")
             continue
         try:
-            tokens, _ = filter_code(text, "code.py", "python")
-            hashes, _ = get_document_fingerprints(tokens, NOISE, GUARANTEE - NOISE + 1)
+            hashes, _ = get_document_fingerprints(normalised_tokens(text), NOISE, GUARANTEE - NOISE + 1)
         except Exception as error:  # noqa: BLE001 - the tokeniser's failure on one function costs only that function
             notes.append(f"{name} was not compared: tokenising it failed ({type(error).__name__})")
             continue
@@ -124,21 +151,40 @@ def _similar(first: frozenset[int], second: frozenset[int]) -> bool:
     return shared >= MIN_SHARED and shared >= FUNCTION_SIMILARITY * len(first | second)
 
 
+class Fingerprints:
+    """A class's fingerprints, taken one submission at a time as each lands (thread-safe: each ``add`` writes
+    its own student's entry), then paired once by ``comparison``."""
+
+    def __init__(self, assignment: Assignment):
+        self.contract = {spec.name for spec in assignment.functions}
+        self.given = boilerplate(assignment)
+        self.prints: dict[str, Prints] = {}
+        self.not_compared: dict[str, str] = {}
+
+    def add(self, student: str, path: Path) -> None:
+        """Fingerprint one student's code. Code that cannot be fingerprinted leaves out that function, or that
+        student, with the reason; it never stops the others."""
+        try:
+            self.prints[student], notes = student_prints(path, self.contract, self.given)
+        except Exception as error:  # noqa: BLE001 - one student's code must not switch off the class's comparison
+            notes = [f"their code was not compared: reading it failed ({type(error).__name__}: {str(error)[:200]})"]
+        if notes:
+            self.not_compared[student] = "; ".join(notes)
+
+    def comparison(self, students: Iterable[str] | None = None) -> Comparison:
+        """The similar pairs among the students added (or among ``students``), and who was left out."""
+        chosen = set(self.prints) | set(self.not_compared) if students is None else set(students)
+        return Comparison(similar_pairs({student: prints for student, prints in self.prints.items() if student in chosen}),
+                          {student: why for student, why in self.not_compared.items() if student in chosen})
+
+
 def compare_class(submissions: Iterable[tuple[str, Path]], assignment: Assignment) -> Comparison:
     """The similar pairs among ``(student, path)`` submissions, with the assignment's given code subtracted.
 
     A student whose code cannot be fingerprinted is left out (a function of theirs, or all of it), with
     the reason in ``not_compared``; everyone else is still compared.
     """
-    contract = {spec.name for spec in assignment.functions}
-    given = boilerplate(assignment)
-    prints: dict[str, Prints] = {}
-    not_compared: dict[str, str] = {}
+    fingerprints = Fingerprints(assignment)
     for student, path in submissions:
-        try:
-            prints[student], notes = student_prints(path, contract, given)
-        except Exception as error:  # noqa: BLE001 - one student's code must not switch off the class's comparison
-            notes = [f"their code was not compared: reading it failed ({type(error).__name__}: {str(error)[:200]})"]
-        if notes:
-            not_compared[student] = "; ".join(notes)
-    return Comparison(similar_pairs(prints), not_compared)
+        fingerprints.add(student, path)
+    return fingerprints.comparison()
