@@ -119,6 +119,7 @@ class Response:
     load_errors: list[dict] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     internal_error: str | None = None
+    retiring: bool = False  # the worker leaves after this answer: what a child left could not be removed
 
     def to_json(self) -> str:
         """The response as one JSON line."""
@@ -136,8 +137,8 @@ class Response:
             events = [Event(str(event["function"]), EventKind(event["kind"]), str(event["detail"])[:500],
                             event["module"] if isinstance(event.get("module"), str) else None)
                       for event in data.get("events", [])]
-            internal = data.get("internal_error")
-            assert internal is None or isinstance(internal, str)
+            internal, retiring = data.get("internal_error"), data.get("retiring", False)
+            assert (internal is None or isinstance(internal, str)) and isinstance(retiring, bool)
         except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as error:
             raise Malformed(f"not a response: {type(error).__name__}") from None
-        return cls(data["id"], observations, load_errors, events, internal)
+        return cls(data["id"], observations, load_errors, events, internal, retiring)

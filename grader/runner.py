@@ -14,7 +14,7 @@ from grader import sandbox
 from grader.protocol import Malformed, Request, Response
 
 PASSED_ON = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES")  # no secret among them
-MAX_RESPONSE_BYTES = 256 * 2**20  # what one request's answer may weigh (the worker caps its children at 64 MB)
+MAX_RESPONSE_BYTES = 64 * 2**20  # what one request's answer may weigh (the worker caps its children at 32 MB)
 STARTUP_SECONDS = 120.0  # importing torch on a loaded machine, before the first answer
 
 
@@ -39,7 +39,7 @@ def environment(device: str, base: dict[str, str] | None = None, trusted: bool =
     ``device="cuda"`` keeps the GPUs visible: the worker itself never touches CUDA, so each forked child can.
     """
     source = os.environ if base is None else base
-    env = dict(source) if trusted else {name: source[name] for name in PASSED_ON if name in source}
+    env = dict(source) if trusted else {name: source[name] for name in PASSED_ON if name in source} | sandbox.SCRUBBED_HEAP
     env |= {"OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "AUTOGRADE_PARENT": str(os.getpid()),
             "OBJC_DISABLE_INITIALIZE_FORK_SAFETY": "YES"}  # macOS: let the worker fork after importing torch
     if device == "cpu":
@@ -104,6 +104,9 @@ class Worker:
             self.start()
             raise WorkerDied(f"the grading process {reason} (exit status {code}) while running "
                              f"{running or 'this submission'}", running)
+        if response.retiring:  # it could not clean up after a child: the next submission gets a fresh one
+            self.close()
+            self.start()
         return response
 
     def close(self) -> None:

@@ -20,6 +20,11 @@ from pathlib import Path
 import grader
 
 MODES = ("auto", "bwrap", "process")
+# a worker for student code frees what its children sent back to glibc (no pymalloc arenas), and glibc scrubs
+# every freed block (no per-thread cache, which would keep small blocks unscrubbed): a later child, forked from
+# the worker, finds nothing of an earlier student's in its memory
+SCRUBBED_HEAP = {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "165",
+                 "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0:glibc.malloc.perturb=165"}
 INSTALL_HINT = "install bubblewrap: sudo apt-get install bubblewrap (Debian, Ubuntu), sudo dnf install bubblewrap (Fedora)"
 
 
@@ -65,7 +70,10 @@ def command(mode: str, visible: list[Path], device: str = "cpu") -> list[str]:
     flags = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--die-with-parent", "--new-session",
              "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv",
              "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "OMP_NUM_THREADS", "1"]
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "OMP_NUM_THREADS", "1",
+             "--perms", "1777", "--tmpfs", "/dev/shm"]
+    for name, value in SCRUBBED_HEAP.items():
+        flags += ["--setenv", name, value]
     if device == "cpu":
         flags += ["--setenv", "CUDA_VISIBLE_DEVICES", ""]
     else:

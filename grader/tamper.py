@@ -76,7 +76,13 @@ _OS_PROCESS_PREFIXES = ("os.exec", "os.spawn", "os.posix_spawn")
 _SIGNALS = {"os.kill", "os.killpg", "os.pidfd_open"}
 _RAW_FD = {"os.write", "os.writev", "os.pwrite", "os.dup", "os.dup2", "os.fdopen", "os.closerange", "os.sendfile",
            "os.openpty", "os.open", "os.read", "os.readv", "os.pread", "os.pipe", "os.pipe2", "os.mkfifo",
-           "sys.__stdout__", "sys.__stderr__", "sys.__stdin__"}
+           "sys.__stdout__", "sys.__stderr__", "sys.__stdin__", "os.fstat", "os.dup3", "os.set_inheritable",
+           "os.get_inheritable", "os.set_blocking", "io.FileIO", "_io.FileIO", "stat.S_ISFIFO", "stat.S_ISSOCK",
+           "socket.fromfd", "mmap.mmap", "fcntl.fcntl", "fcntl.ioctl"}
+# the worker's message and record fields, and a probe's id: written by code that forges the harness's messages
+_PROTOCOL_WORDS = {"load_errors", "internal_error", "observation", "parameters_kept", "inputs_after",
+                   "finite_difference", "not-applicable"}
+_PROBE_ID = re.compile(r"^\w+:(?:call|dataset|differentiable|no-autograd|backward):\w+$")
 _FRAME_FUNCTIONS = {"sys._getframe", "sys._current_frames", "inspect.currentframe", "inspect.stack", "inspect.trace",
                     "inspect.getouterframes", "inspect.getinnerframes", "inspect.getframeinfo", "traceback.walk_stack",
                     "traceback.walk_tb", "traceback.extract_stack", "traceback.format_stack", "traceback.print_stack",
@@ -657,7 +663,7 @@ class _Scanner:
         return isinstance(node.func, ast.Attribute) and node.func.attr in _DECODING_METHODS
 
     def _string(self, node: ast.AST, text: str) -> None:
-        if _GRADER_TEXT.search(text) or _names_worker(text):
+        if _GRADER_TEXT.search(text) or _names_worker(text) or text in _PROTOCOL_WORDS or _PROBE_ID.match(text):
             self._flag(node, "grader-name", f"names {_short(text)}")
         if _RAW_FD_PATHS.search(text):
             self._flag(node, "raw-fd", f"names {_short(text)}")

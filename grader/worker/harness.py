@@ -70,14 +70,22 @@ def _refuse_autograd(*args, **kwargs):
 
 @contextlib.contextmanager
 def autograd_switched_off() -> Iterator[None]:
-    """No graph is built and ``backward()`` / ``torch.autograd.grad`` raise."""
-    saved = torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad
+    """No graph is built, ``backward()`` / ``torch.autograd.grad`` raise, and forward-mode autograd (dual tensors,
+    what ``torch.func.jvp`` and ``jacfwd`` run on) is refused too."""
+    forward = torch.autograd.forward_ad
+    saved = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad, forward.make_dual,
+             forward.enter_dual_level)
     torch.Tensor.backward = torch.autograd.backward = torch.autograd.grad = _refuse_autograd
+    forward.make_dual = forward.enter_dual_level = _refuse_autograd
+    forward_enabled = torch._C._is_fwd_grad_enabled()
+    torch._C._set_fwd_grad_enabled(False)
     try:
         with torch.no_grad():
             yield
     finally:
-        torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad = saved
+        torch._C._set_fwd_grad_enabled(forward_enabled)
+        (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad, forward.make_dual,
+         forward.enter_dual_level) = saved
 
 
 class Resolver:

@@ -10,11 +10,11 @@ and starts a fresh child at the next function. Only plain JSON leaves a child.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import resource
 import select
-import shutil
 import signal
 import stat
 import sys
@@ -28,15 +28,17 @@ import torch
 
 from grader.protocol import Event, EventKind, Request, Response
 from grader.sandbox import readable_paths
-from grader.worker import harness, landlock, privileges, syscalls
+from grader.worker import cleanup, harness, landlock, privileges, syscalls
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder
 
 STARTUP_GRACE = 5.0
-MAX_CHILD_BYTES = 64 * 2**20  # all that the children serving one request may send the worker
+MAX_CHILD_BYTES = 32 * 2**20  # all that the children serving one request may send, as the worker re-encodes it
 # what a child may read besides the system's folders, the Python installation and its own code: the same in
 # both modes (bubblewrap shows nothing more), and nothing of another process, user or terminal
-SYSTEM_READABLE = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/etc/localtime",
+SYSTEM_READABLE = (*(f"/proc/self/{entry}" for entry in ("status", "stat", "statm", "maps", "fd", "fdinfo", "task",
+                                                          "cmdline", "limits", "auxv", "exe")),
+                   "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/etc/localtime",
                    "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 GPU_READABLE = ("/proc/driver", "/sys")  # the NVIDIA driver's parameters, and the devices it finds in /sys
 
@@ -82,12 +84,11 @@ def main() -> None:
     sys.path[:] = safe_import_path(sys.path)
     torch.set_num_threads(1)
     warm_up(gpu_visible=os.environ.get("CUDA_VISIBLE_DEVICES") != "")
-    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    channel = os.dup(1)
     os.dup2(2, 1)
 
     def announce(function: str) -> None:
-        channel.write(json.dumps({"running": function}) + "\n")
-        channel.flush()
+        _write_all(channel, (json.dumps({"running": function}) + "\n").encode())
 
     for line in sys.stdin:
         try:
@@ -95,9 +96,21 @@ def main() -> None:
             response = serve(request, announce)
         except Exception as error:  # noqa: BLE001 - reported to the grader as an internal error
             response = Response(_request_id(line), internal_error=f"{type(error).__name__}: {error}")
-        channel.write(response.to_json() + "\n")
-        channel.flush()
+        response.retiring = _UNFIT
+        _write_all(channel, (response.to_json() + "\n").encode())
+        request = response = None
+        gc.collect()  # what the children sent is freed now, and scrubbed (MALLOC_PERTURB_): no later child reads it
+        if _UNFIT:
+            break
     os._exit(0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write to the grader without a buffer of Python's, which would keep the tail of an answer (a student's
+    output) in this process's memory for every later child to read."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _request_id(line: str) -> str:
@@ -170,6 +183,10 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
             elif "loaded" in message:
                 loading = loading[:-1]
             elif "probe" in message:
+                stream.received += len(json.dumps(message["observation"])) - len(stream.last)  # as it will be sent on
+                if stream.received > stream.budget:
+                    outcome = EventKind.TOO_LARGE
+                    break
                 progress.observations[message["probe"]] = message["observation"]
                 progress.load_errors.extend(message.get("load_errors", [])[:16])
                 index = message["index"] + 1
@@ -223,21 +240,33 @@ def _runs_as_other_user(request: Request) -> bool:
 
 def _clean_up(request: Request, workdir: str) -> None:
     """Kill what the child left running, then remove what it wrote: its folder, and (under bwrap, where
-    ``/tmp`` is the sandbox's own) everything in ``/tmp``."""
+    ``/tmp`` and ``/dev/shm`` are the sandbox's own) everything in them. What cannot be removed makes this
+    worker unfit for another student: it leaves once its answer is sent, and the grader starts a fresh one."""
+    global _UNFIT
     if not request.trusted:
         kill_descendants()
         if _runs_as_other_user(request):
             _kill_user(request.uid)
-    shutil.rmtree(workdir, ignore_errors=True)
-    if request.private_tmp and not request.trusted:
-        for entry in os.scandir("/tmp"):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
+    try:
+        cleanup.remove(workdir)
+        if _runs_as_other_user(request) and not request.private_tmp:
+            _remove_owned("/dev/shm", request.uid)
+        if request.private_tmp and not request.trusted:
+            for shared in ("/tmp", "/dev/shm"):
+                if os.path.isdir(shared):
+                    cleanup.empty(shared)
+    except OSError:
+        _UNFIT = True
+
+
+_UNFIT = False  # set when a child's leftovers could not be removed
+
+
+def _remove_owned(folder: str, uid: int) -> None:
+    """Remove the entries of a shared folder that belong to ``uid`` (a child's own: nobody else has it)."""
+    for entry in os.scandir(folder):
+        if entry.stat(follow_symlinks=False).st_uid == uid:
+            cleanup.remove(entry.path)
 
 
 def kill_descendants(deadline_seconds: float = 10.0) -> None:
@@ -333,12 +362,16 @@ def _confine(request: Request, workdir: str) -> None:
     them, Landlock (it reads only the Python installation, the system, this submission's staged files and
     the course's inputs, sees no other process in ``/proc``, writes only its own folder, connects nowhere
     and cannot signal its worker or the grader) and a seccomp filter (no socket but a Unix one)."""
-    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir, MPLCONFIGDIR=workdir, TORCHINDUCTOR_CACHE_DIR=f"{workdir}/inductor",
+                      TRITON_CACHE_DIR=f"{workdir}/triton", TORCHINDUCTOR_COMPILE_THREADS="1", USER="student")
     tempfile.tempdir = workdir
     sys.path[:] = safe_import_path(sys.path)
     visible = {str(Path(path).parent) for path in request.files.values()}
     readable = [str(path) for path in readable_paths()] + sorted(visible) + [p for p in [request.inputs] if p]
-    writable = [workdir, os.devnull] + (["/tmp"] if request.private_tmp else [])  # bwrap's /tmp: wiped after each child
+    # bwrap's /tmp and /dev/shm are the sandbox's own, emptied after each child; the host's /dev/shm only for a
+    # uid of the child's own, whose entries are removed after it (multiprocessing's semaphores live there)
+    writable = [workdir, os.devnull] + (["/tmp", "/dev/shm"] if request.private_tmp else [])
+    writable += ["/dev/shm"] if not request.private_tmp and os.geteuid() == request.uid else []
     if request.gpu:  # CUDA drives its device files with ioctl, reads the driver's /proc files and names its threads
         writable += [str(path) for path in sorted(Path("/dev").glob("nvidia*"))] + ["/proc/self/task"]
         readable += list(GPU_READABLE)
@@ -431,7 +464,7 @@ class _LineReader:
     """Reads JSON lines from a pipe with a deadline and a budget of bytes; a garbled line counts as a crash."""
 
     def __init__(self, fd: int, budget: int):
-        self.fd, self.buffer, self.budget, self.received = fd, b"", budget, 0
+        self.fd, self.buffer, self.budget, self.received, self.last = fd, b"", budget, 0, b""
 
     def next_message(self, deadline: float):
         """The next message (a dict), ``TIMED_OUT``, ``TOO_LARGE``, or None when the pipe closed or carried garbage."""
@@ -450,6 +483,7 @@ class _LineReader:
                 return TOO_LARGE
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
+        self.last = line
         try:
             message = json.loads(line)
         except (ValueError, RecursionError):

@@ -276,3 +276,84 @@ def test_nothing_of_the_host_is_within_reach(name, grading, course, tmp_path):
         listener.close()
         shutil.rmtree(service, ignore_errors=True)
     assert by_function(result, "detached")[0].status == "pass", f"{name} was within reach"
+
+
+# --- attacks of the second adversarial review ---
+
+DEEP_TREE = ("import os\nfor _ in range(2500):\n    os.mkdir('d')\n    os.chdir('d')\n"
+             "for _ in range(2500):\n    os.chdir('..')\nreturn a.detach()")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tree_deeper_than_the_recursion_limit_costs_no_one_anything(mode, course, tmp_path):
+    """Python 3.11's rmtree recursed: removing a 2,500-deep tree raised RecursionError, an internal error, and
+    under bwrap every later student of that worker got 0."""
+    root = tmp_path / "class"
+    build_submission(course.solutions, root / "a-deep", _detached(DEEP_TREE))
+    build_submission(course.solutions, root / "b-honest")
+    out = tmp_path / "grades"
+    summary = grade_class(root, course, out, SEED, workers=1, sandbox=mode)
+    records = {json.loads(line)["id"]: json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()}
+    assert summary.errors == 0 and records["b-honest"]["score"] == course.max_score
+    assert records["a-deep"]["score"] == course.max_score  # the tree is not a mistake, only an annoyance
+
+
+MEMORY_SPY = ("import ctypes, re\nfound = set()\nfor fields in (line.split() for line in open('/proc/self/maps')):\n"
+              "    if not fields[1].startswith('rw') or (len(fields) > 5 and fields[5].startswith(('/', '[v'))):\n"
+              "        continue\n    start, end = (int(x, 16) for x in fields[0].split('-'))\n"
+              "    if end - start <= 512 * 2**20:\n"
+              "        found |= set(re.findall(rb'ADA-' + rb'PRIVATE-[A-Z]+', ctypes.string_at(start, end - start)))\n"
+              "return a.detach() if not found else None")
+SECRETIVE = ("print('ADA-' + 'PRIVATE-OUTPUT my password is hunter2')\n"
+             "raise ValueError('ADA-' + 'PRIVATE-MESSAGE')")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_later_student_finds_nothing_of_an_earlier_one_in_memory(mode, course, tmp_path):
+    """Every child is forked from one worker: what an earlier child sent (its output, messages, source lines)
+    stayed in the worker's freed memory for a later child to read with ctypes."""
+    root = tmp_path / "class"
+    build_submission(course.solutions, root / "a-ada", _detached(SECRETIVE))
+    build_submission(course.solutions, root / "b-bob", _detached(MEMORY_SPY))
+    out = tmp_path / "grades"
+    grade_class(root, course, out, SEED, workers=1, sandbox=mode)
+    records = {json.loads(line)["id"]: json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()}
+    spy = [t for t in records["b-bob"]["tests"] if t["function"] == "detached"][0]
+    assert spy["status"] == "pass", "the later student read the earlier one's output in memory"
+
+
+FORWARD_MODE = {
+    "torch.func.jacfwd": "from torch.func import jacfwd\nreturn jacfwd(loss, argnums=(0, 1))(W, b)",
+    "torch.autograd.forward_ad": (
+        "import torch.autograd.forward_ad as fwAD\ngrads = []\nfor which in range(2):\n"
+        "    tangents = [torch.zeros_like(W), torch.zeros_like(b)]\n    parts = []\n"
+        "    for index in range(tangents[which].numel()):\n        tangent = [t.clone() for t in tangents]\n"
+        "        tangent[which].view(-1)[index] = 1\n        with fwAD.dual_level():\n"
+        "            dual = loss(fwAD.make_dual(W, tangent[0]), fwAD.make_dual(b, tangent[1]))\n"
+        "            parts.append(fwAD.unpack_dual(dual).tangent)\n    grads.append(torch.stack(parts).reshape(tangents[which].shape))\n"
+        "return tuple(grads)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORWARD_MODE))
+def test_forward_mode_autograd_is_switched_off_too(name, session, course, tmp_path):
+    body = "def gradient(W, b, X, y):\n    def loss(W, b):\n        return torch.mean((torch.sigmoid(X @ W + b) - y) ** 2)\n" + \
+        "".join(f"    {line}\n" for line in FORWARD_MODE[name].splitlines())
+    result = session.grade(build_submission(course.solutions, tmp_path / "s", {"backprop": {"gradient": body}}))
+    checks = {t.check: t for t in by_function(result, "gradient")}
+    assert checks["returns"].status == "pass"  # it is right, with autograd
+    assert checks["no-autograd"].status != "pass"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_correct_code_that_uses_multiprocessing_passes(mode, grading, course, tmp_path):
+    """A false failure found by the second review: semaphores need a writable /dev/shm (the sandbox's own under
+    bwrap, emptied after each child; the host's for a child's own uid, its entries removed after it)."""
+    if grading.sandbox != mode:
+        pytest.skip("graded by the session of the other mode")
+    body = ("import multiprocessing\nwith multiprocessing.get_context('fork').Pool(2) as pool:\n"
+            "    pool.map(abs, [1, 2])\nreturn a.detach()")
+    result = _grade(grading, course, tmp_path, _detached(body))
+    if mode == "process" and os.geteuid() != 0:
+        pytest.skip("without a uid of its own, a child cannot write the host's /dev/shm")
+    assert by_function(result, "detached")[0].status == "pass", by_function(result, "detached")[0].message
