@@ -12,10 +12,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import __version__, checks, plan, records
+from grader import __version__, checks, plan
 from grader.assignment import Assignment
 from grader.protocol import Malformed
-from grader.reference import compute_reference
+from grader.records import Observation
+from grader.reference import grouped, run_trusted
 
 KEY_VERSION = 2  # 2: the release ships the course's inputs.py, which the key's cases name
 _DROPPED = ("output", "inputs", "label")  # not needed to judge; keeps the key small and free of prints
@@ -25,7 +26,8 @@ class AnswerKeyError(ValueError):
     """The answer key is missing, unreadable, or lacks the asked seed."""
 
 
-def _slim(observations: dict) -> dict:
+def _slim(observations: dict[str, dict]) -> dict[str, dict]:
+    """Observations as sent (JSON) without what judging does not need."""
     slim = {}
     for probe, observation in observations.items():
         if "calls" not in observation:
@@ -40,41 +42,39 @@ def build(assignment: Assignment, seeds: list[int]) -> dict:
     """The key for these seeds, computed from the solutions and the wrong variants."""
     entries = {}
     for seed in seeds:
-        evidence = compute_reference(assignment, seed)
+        sent, _ = run_trusted(assignment, seed)
+        reference, variants = grouped(sent)
         entries[str(seed)] = {
-            "reference": _slim(evidence.reference),
+            "reference": _slim(reference),
             "variants": {function: [[mistake, _slim(observations)] for mistake, observations in found]
-                         for function, found in evidence.variants.items()},
+                         for function, found in variants.items()},
         }
     return {"version": KEY_VERSION, "assignment": assignment.name, "autograde": __version__, "seeds": entries}
 
 
 @dataclass
 class AnswerKey:
-    """A loaded key."""
+    """A loaded key: for each of its seeds, the reference's and the wrong variants' observations, read."""
 
     path: Path
-    entries: dict
+    by_seed: dict[int, checks.Evidence]
 
     @property
     def seeds(self) -> list[int]:
         """The seeds the key has answers for."""
-        return sorted(int(seed) for seed in self.entries)
+        return sorted(self.by_seed)
 
     def choose(self, seed: int | None) -> int:
         """The asked seed (which must be in the key), or one of the key's at random."""
         if seed is None:
             return random.choice(self.seeds)
-        if str(seed) not in self.entries:
+        if seed not in self.by_seed:
             raise AnswerKeyError(f"the answer key has no seed {seed}; it has {', '.join(map(str, self.seeds))}")
         return seed
 
     def evidence(self, seed: int) -> checks.Evidence:
         """The reference and variant observations for one seed."""
-        entry = self.entries[str(seed)]
-        variants = {function: [(mistake, observations) for mistake, observations in found]
-                    for function, found in entry["variants"].items()}
-        return checks.Evidence(student={}, reference=entry["reference"], variants=variants)
+        return self.by_seed[seed]
 
 
 def load(path: Path) -> AnswerKey:
@@ -87,13 +87,17 @@ def load(path: Path) -> AnswerKey:
         version = document.get("version") if isinstance(document, dict) else None
         raise AnswerKeyError(f"{path} is an answer key of version {version}; this autograde reads {KEY_VERSION}")
     try:
-        for entry in document["seeds"].values():
-            for key, observation in entry["reference"].items():
-                records.observation(observation, plan.kind_of(key), trusted=True, slim=True)
-            for found in entry["variants"].values():
-                for _, observations in found:
-                    for key, observation in observations.items():
-                        records.observation(observation, plan.kind_of(key), trusted=True, slim=True)
+        by_seed = {int(seed): _read(entry) for seed, entry in document["seeds"].items()}
     except (Malformed, KeyError, TypeError, ValueError, AttributeError, IndexError) as problem:
         raise AnswerKeyError(f"{path} is not an answer key autograde wrote: {type(problem).__name__}: {problem}") from None
-    return AnswerKey(path, document["seeds"])
+    return AnswerKey(path, by_seed)
+
+
+def _read(entry: dict) -> checks.Evidence:
+    """One seed's entry of a key file, read as the slim records of a trusted run."""
+    def observations(by_key: dict) -> dict[str, Observation]:
+        return {key: Observation.from_json(observation, plan.kind_of(key), trusted=True, slim=True)
+                for key, observation in by_key.items()}
+    variants = {function: [(mistake, observations(by_key)) for mistake, by_key in found]
+                for function, found in entry["variants"].items()}
+    return checks.Evidence(student={}, reference=observations(entry["reference"]), variants=variants)

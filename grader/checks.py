@@ -1,8 +1,8 @@
 """Judge one check of one function from the observations of the student, the reference and the wrong variants.
 
-Every judge works on plain data in the grader's own process: the observations are checked for the
-shape the harness writes, then the check's kind (``grader.kinds``) judges each call. A failing result is compared
-with each declared wrong variant's result on the same inputs: an exact match names the mistake.
+Every judge works in the grader's own process, on the records ``grader.records`` read from the observations
+(of the shape the harness writes): the check's kind (``grader.kinds``) judges each call. A failing result is
+compared with each declared wrong variant's result on the same inputs: an exact match names the mistake.
 Otherwise ``grader.measured`` measures the failure against the reference and says what it found.
 """
 
@@ -18,9 +18,10 @@ from grader.assignment import CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
 from grader.kinds import CHECK_KINDS, GraderBug, Verdict, difference
 from grader.plan import probes_for_check
+from grader.records import Arguments, CallRecord, Observation
 from grader.results import ERROR, FAIL, NOT_IMPLEMENTED, PASS, TestResult
 
-_NO_REFERENCE = {"status": "ok", "calls": []}  # checks measured on the student's code alone
+_NO_REFERENCE = Observation("ok")  # checks measured on the student's code alone
 _GENERIC_MISTAKES = {"backward": "wrong-backward"}  # what a check names when no declared variant matches
 GRAPH_CHECKS = ("differentiable", "backward", "leaf-parameters")  # a failure shows the autograd graph
 GRAPH_MISTAKES = ("graph-broken", "non-leaf-update")  # so does a failure diagnosed as one of these
@@ -28,11 +29,12 @@ GRAPH_MISTAKES = ("graph-broken", "non-leaf-update")  # so does a failure diagno
 
 @dataclass
 class Evidence:
-    """All observations of one submission's run."""
+    """All observations of one submission's run, by probe: the student's, the reference's, and each function's
+    wrong variants' (mistake, observations)."""
 
-    student: dict[str, dict]
-    reference: dict[str, dict]
-    variants: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+    student: dict[str, Observation]
+    reference: dict[str, Observation]
+    variants: dict[str, list[tuple[str, dict[str, Observation]]]] = field(default_factory=dict)
 
 
 def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: Catalogue) -> TestResult:
@@ -44,11 +46,11 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
         result.duration += _seconds(observed)
         # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
         expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
-        if expected is None or expected.get("status") != "ok":
+        if expected is None or expected.status != "ok":
             raise GraderBug(f"the reference produced no observation for {probe.id}")
         verdict = _judge_probe(spec, check, observed, _own_result(probe.id, expected, evidence) or expected)
         if verdict.status != PASS:
-            diagnosable = observed is not None and observed["status"] == "ok" and len(observed["calls"]) > verdict.call
+            diagnosable = observed is not None and observed.status == "ok" and len(observed.calls) > verdict.call
             if verdict.status == FAIL and diagnosable and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
                 # a declared wrong variant that gives exactly this names the mistake better than the generic one
                 verdict.mistake = (_matching_variant(spec, check, probe.id, observed, evidence)
@@ -58,7 +60,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
     return result
 
 
-def _own_result(probe: str, expected: dict, evidence: Evidence) -> dict | None:
+def _own_result(probe: str, expected: Observation, evidence: Evidence) -> Observation | None:
     """For a ``no-autograd`` probe: the student's own calls of the same case with autograd on, when they all
     returned (the check asks whether switching autograd off changes the result, not whether it is right: the
     ``returns`` check says that)."""
@@ -66,8 +68,8 @@ def _own_result(probe: str, expected: dict, evidence: Evidence) -> dict | None:
     if kind != "no-autograd":
         return None
     own = evidence.student.get(f"{function}:call:{case}")
-    if not (own and own["status"] == "ok" and len(own["calls"]) == len(expected["calls"])
-            and all("error" not in call for call in own["calls"])):
+    if not (own and own.status == "ok" and len(own.calls) == len(expected.calls)
+            and all(call.error is None for call in own.calls)):
         return None
     return own
 
@@ -81,38 +83,38 @@ def _fill(result: TestResult, verdict: Verdict, catalogue: Catalogue, spec: Func
     return result
 
 
-def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: dict | None, expected: dict) -> Verdict:
+def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: Observation | None, expected: Observation) -> Verdict:
     if observed is None:
         return Verdict(ERROR, f"{spec.name} was not run (an earlier failure stopped it)")
-    if observed["status"] == "missing":
-        return Verdict(ERROR, f"{spec.name} could not be loaded: {observed['error']['message']}")
-    if observed.get("status") == "malformed":
-        return Verdict(FAIL, f"the grader could not read what your code returned ({observed['reason']}): code that "
+    if observed.status == "missing":
+        return Verdict(ERROR, f"{spec.name} could not be loaded: {observed.error.message}")
+    if observed.status == "malformed":
+        return Verdict(FAIL, f"the grader could not read what your code returned ({observed.reason}): code that "
                              "tampers with the grader in its own process earns nothing from it")
-    calls = observed["calls"]
-    wanted_calls = expected["calls"] or [{}] * len(calls)
+    calls = observed.calls
+    wanted_calls = expected.calls or (CallRecord(),) * len(calls)  # no reference: an empty record beside each call
     if len(calls) != len(wanted_calls):
         return Verdict(FAIL, f"the grader could not read what your code returned: {spec.name}'s process reported "
                              f"{len(calls)} calls of the {len(wanted_calls)} it was asked to make (code that tampers "
                              "with the grader in its own process earns nothing from it)")
     for index, (got, wanted) in enumerate(zip(calls, wanted_calls)):
-        if "error" in wanted:
-            raise GraderBug(f"the reference raised on {spec.name} ({wanted['error']['message']})")
+        if wanted.error:
+            raise GraderBug(f"the reference raised on {spec.name} ({wanted.error.message})")
         verdict = _raised(spec, check, got) or CHECK_KINDS[check.kind].judge(spec, check, got, wanted)
         if verdict.status != PASS:
             call = describe_call(spec, got)
             verdict.details.insert(0, f"call:     {call}")
             verdict.message = f"{call}: {verdict.message}" if verdict.message else call
-            verdict.output = verdict.output or got.get("output", "")
+            verdict.output = verdict.output or got.output
             verdict.call = index
             _show_graphs(spec, check, verdict, got, wanted)
             return verdict
     return Verdict()
 
 
-def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: dict, wanted: dict) -> None:
+def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: CallRecord, wanted: CallRecord) -> None:
     """Add the student's and the reference's autograd graphs to a failing autograd check, as text and as data."""
-    mine, reference = graph_text.checked(got.get("graph")), graph_text.checked(wanted.get("graph"))
+    mine, reference = got.graph, wanted.graph
     if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
         return
     lines = graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
@@ -127,33 +129,30 @@ def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: di
     verdict.details += lines
 
 
-def _seconds(observed: Any) -> float:
+def _seconds(observed: Observation | None) -> float:
     """The time the calls of an observation took, as the student's process reports it."""
-    calls = observed.get("calls") if isinstance(observed, dict) else None
-    return sum(call["seconds"] for call in calls or [] if isinstance(call, dict)
-               and isinstance(call.get("seconds"), (int, float)) and not isinstance(call["seconds"], bool)) \
-        if isinstance(calls, list) else 0.0
+    return sum(call.seconds for call in observed.calls) if observed else 0.0
 
 
-def _raised(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict | None:
-    error = got.get("error")
+def _raised(spec: FunctionSpec, check: CheckSpec, got: CallRecord) -> Verdict | None:
+    error = got.error
     if error is None:
         return None
-    if error["type"] == "NotImplementedError":
-        hint = error["message"].removeprefix("NotImplementedError").lstrip(": ")
+    if error.type == "NotImplementedError":
+        hint = error.message.removeprefix("NotImplementedError").lstrip(": ")
         return Verdict(FAIL, NOT_IMPLEMENTED + (f" (hint: {hint})" if hint else ""))
     if check.kind == "no-autograd":
-        return Verdict(FAIL, f"raised with autograd switched off: {error['message']}",
-                       "autograd-in-manual-gradient", [error["traceback"]])
-    mistake = diagnosis.from_error(error["message"], training=check.kind in ("training", "leaf-parameters"),
+        return Verdict(FAIL, f"raised with autograd switched off: {error.message}",
+                       "autograd-in-manual-gradient", [error.traceback])
+    mistake = diagnosis.from_error(error.message, training=check.kind in ("training", "leaf-parameters"),
                                    autograd=check.kind in ("differentiable", "backward"))
     if check.kind == "backward" and mistake is None:
-        mistake = "wrong-backward" if "backward" in error.get("traceback", "") else None
-    return Verdict(ERROR, f"raised {error['message']}", mistake, [error["traceback"]], got.get("output", ""))
+        mistake = "wrong-backward" if "backward" in error.traceback else None
+    return Verdict(ERROR, f"raised {error.message}", mistake, [error.traceback], got.output)
 
 
-def _measured(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, expected: dict, verdict: Verdict,
-              evidence: Evidence, catalogue: Catalogue) -> str | None:
+def _measured(spec: FunctionSpec, check: CheckSpec, probe: str, observed: Observation, expected: Observation,
+              verdict: Verdict, evidence: Evidence, catalogue: Catalogue) -> str | None:
     """The mistake measured from the failure against the reference (what was measured goes into the details)."""
     finding = measured.diagnose(spec, check, probe, observed, expected, verdict.call,
                                 evidence.variants.get(spec.name, []), catalogue)
@@ -161,29 +160,30 @@ def _measured(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, 
     return finding.mistake
 
 
-def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, evidence: Evidence) -> str | None:
+def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed: Observation,
+                      evidence: Evidence) -> str | None:
     """The first declared mistake whose variant gives exactly what the student got on every call of the probe."""
     kind = "returns" if check.kind in ("finite-difference", "backward") else check.kind
     for mistake, observations in evidence.variants.get(spec.name, []):
         if mistake not in check.mistakes or probe not in observations:
             continue
         wrong = observations[probe]
-        if wrong.get("status") == "ok" and len(observed["calls"]) == len(wrong["calls"]) and all(
-                "error" not in theirs and difference(kind, mine, theirs, check, nan_equal=True) is None
-                for mine, theirs in zip(observed["calls"], wrong["calls"])):
+        if wrong.status == "ok" and len(observed.calls) == len(wrong.calls) and all(
+                theirs.error is None and difference(kind, mine, theirs, check, nan_equal=True) is None
+                for mine, theirs in zip(observed.calls, wrong.calls)):
             return mistake
     return None
 
 
-def describe_call(spec: FunctionSpec, record: dict) -> str:
+def describe_call(spec: FunctionSpec, record: CallRecord) -> str:
     """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``."""
-    if record.get("label"):
-        return f"{spec.name}({record['label']})"
-    inputs = record.get("inputs", {"args": [], "kwargs": {}})
+    if record.label:
+        return f"{spec.name}({record.label})"
+    inputs = record.inputs or Arguments()
     names = [parameter.split("=")[0] for parameter in spec.parameters]
     shown = [f"{names[index]}={_short(arg)}" if index < len(names) else _short(arg)
-             for index, arg in enumerate(inputs["args"])]
-    shown += [f"{name}={_short(value)}" for name, value in inputs["kwargs"].items()]
+             for index, arg in enumerate(inputs.args)]
+    shown += [f"{name}={_short(value)}" for name, value in inputs.kwargs.items()]
     return f"{spec.name}({', '.join(shown)})"
 
 

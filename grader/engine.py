@@ -82,9 +82,9 @@ class Session:
         preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
         response = self._run(worker, path, code, runnable, uid)
-        response.observations = read_observations(response.observations, plan.student_probes(self.assignment, runnable))
+        observed = read_observations(response.observations, plan.student_probes(self.assignment, runnable))
         evidence = self.reference()
-        evidence = checks.Evidence(response.observations, evidence.reference, evidence.variants)
+        evidence = checks.Evidence(observed, evidence.reference, evidence.variants)
         events = {event.function: event for event in response.events}
         tests = []
         for spec in self.specs:
@@ -102,7 +102,7 @@ class Session:
         raised = _note_load_errors(tests, code, response.load_errors)
         load_problems = [source.problem for source in code.problems] + raised
         warnings = [source.problem for source in code.problems] + code.repetition_notes
-        fingerprints, trajectories = _class_view_data(self.specs, response.observations, evidence.reference)
+        fingerprints, trajectories = _class_view_data(self.specs, observed, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
                                 fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name,
                                 flags=tamper.scan(code), load_problems=load_problems)
@@ -153,18 +153,18 @@ class Session:
         self.close()
 
 
-def read_observations(observations: dict, probes: list[Probe]) -> dict[str, dict]:
-    """The student's observations of the probes asked for, each read by ``grader.records`` once: one that does
-    not read becomes ``{"status": "malformed", "reason": ...}``, which fails its function; anything not asked
+def read_observations(observations: dict, probes: list[Probe]) -> dict[str, records.Observation]:
+    """The student's observations of the probes asked for, each read once into an ``Observation``: one that does
+    not read becomes ``Observation("malformed", reason=...)``, which fails its function; anything not asked
     for is dropped."""
     read = {}
     for probe in probes:
         if probe.id not in observations:
             continue
         try:
-            read[probe.id] = records.observation(observations[probe.id], probe.kind)
+            read[probe.id] = records.Observation.from_json(observations[probe.id], probe.kind)
         except (Malformed, RecursionError) as problem:
-            read[probe.id] = {"status": "malformed", "reason": str(problem)[:200]}
+            read[probe.id] = records.Observation("malformed", reason=str(problem)[:200])
     return read
 
 
@@ -225,7 +225,8 @@ def _judged(spec: FunctionSpec, check, evidence: checks.Evidence, course: Assign
                           f"judging this check failed: {_bug_report(bug)}")
 
 
-def _class_view_data(specs: list[FunctionSpec], observed: dict, reference: dict) -> tuple[dict, dict]:
+def _class_view_data(specs: list[FunctionSpec], observed: dict[str, records.Observation],
+                     reference: dict[str, records.Observation]) -> tuple[dict, dict]:
     """The digests and trajectories of the class view; none when the student's observations are too
     malformed to read (the grade does not depend on them)."""
     try:

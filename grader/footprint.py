@@ -1,5 +1,5 @@
 """What a student's run returned, reduced for the class view: one digest per function, and the
-trajectories of the training functions (runs in the grader's process, on encoded observations).
+trajectories of the training functions (runs in the grader's process, on the records ``grader.records`` read).
 
 Every student of one grading run gets the same inputs, so two students whose functions return
 the same values get the same digest: the class summary groups them without comparing code.
@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from grader.assignment import FunctionSpec
 from grader.compare import numeric
 from grader.plan import probes_for_check
-
-_RETURNED = ("result", "inputs_after", "error_type")  # what a call's digest covers
+from grader.records import CallRecord, Observation
 
 
 def numbers(value: Any) -> list[float]:
@@ -57,15 +57,18 @@ def number_names(value: Any, name: str = "", item_names: tuple[str, ...] = ()) -
     return []
 
 
-def _returned(call: dict) -> dict:
-    record = {"result": call.get("result"), "inputs_after": call.get("inputs_after"),
-              "error_type": (call.get("error") or {}).get("type")}
-    return {key: _stable(record[key]) for key in _RETURNED}
+def _returned(call: CallRecord) -> dict:
+    """What a call's digest covers: what it returned, its arguments after it, and the type of what it raised."""
+    return {"result": _stable(call.result), "inputs_after": _stable(call.inputs_after),
+            "error_type": call.error.type if call.error else None}
 
 
 def _stable(value: Any) -> Any:
-    """An encoded value without the reprs of plain objects (a loader's repr holds its memory address)."""
-    if isinstance(value, list):
+    """An encoded value, or a record of them, as plain data without the reprs of plain objects (a loader's repr
+    holds its memory address)."""
+    if is_dataclass(value):
+        return {part.name: _stable(getattr(value, part.name)) for part in fields(value)}
+    if isinstance(value, (list, tuple)):
         return [_stable(item) for item in value]
     if isinstance(value, dict):
         if value.get("type") == "object":
@@ -74,7 +77,7 @@ def _stable(value: Any) -> Any:
     return value
 
 
-def fingerprints(specs: list[FunctionSpec], observations: dict[str, dict]) -> dict[str, str]:
+def fingerprints(specs: list[FunctionSpec], observations: dict[str, Observation]) -> dict[str, str]:
     """Function name to a digest of what it returned on every probe (functions that never ran have none)."""
     digests = {}
     for spec in specs:
@@ -82,14 +85,15 @@ def fingerprints(specs: list[FunctionSpec], observations: dict[str, dict]) -> di
                 for probe in probes_for_check(spec, check) if probe.id in observations}
         if not seen:
             continue
-        returned = {probe: [_returned(call) for call in observation.get("calls", [])]
+        returned = {probe: [_returned(call) for call in observation.calls]
                     for probe, observation in sorted(seen.items())}
         text = json.dumps(returned, sort_keys=True, default=str)
         digests[spec.name] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return digests
 
 
-def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], reference: dict[str, dict]) -> dict[str, dict]:
+def trajectories(specs: list[FunctionSpec], observations: dict[str, Observation],
+                 reference: dict[str, Observation]) -> dict[str, dict]:
     """For each training check's first input case: the call labels, and what the student's and the
     reference's calls returned, as flat lists of numbers (non-finite values become None)."""
     found = {}
@@ -99,13 +103,13 @@ def trajectories(specs: list[FunctionSpec], observations: dict[str, dict], refer
             continue
         probe = probes_for_check(spec, check)[0].id
         mine, theirs = observations.get(probe), reference.get(probe)
-        if not mine or not theirs or mine.get("status") != "ok":
+        if mine is None or theirs is None or mine.status != "ok":
             continue
-        first = (theirs.get("calls") or [{}])[0].get("result")
-        found[spec.name] = {"labels": [call.get("label", "") for call in theirs.get("calls", [])],
+        first = theirs.calls[0].result if theirs.calls else None
+        found[spec.name] = {"labels": [call.label for call in theirs.calls],
                             "parameters": number_names(first, item_names=spec.returns),
-                            "got": [_finite(numbers(call.get("result"))) for call in mine.get("calls", [])],
-                            "expected": [_finite(numbers(call.get("result"))) for call in theirs.get("calls", [])]}
+                            "got": [_finite(numbers(call.result)) for call in mine.calls],
+                            "expected": [_finite(numbers(call.result)) for call in theirs.calls]}
     return found
 
 

@@ -1,5 +1,6 @@
 """The check kinds: for each, the probe it needs, what it tells the student it verifies, and how it judges
-one call of the student's against the reference's (runs in the grading process, on plain data).
+one call of the student's against the reference's (runs in the grading process, on the records
+``grader.records`` read).
 
 A course names kinds in ``assignment.toml``; ``CHECK_KINDS`` is the one place that knows each of them.
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from grader import compare
+from grader.records import CallRecord, Differentiation, Slopes
 from grader.results import FAIL, PASS
 
 if TYPE_CHECKING:
@@ -43,37 +45,37 @@ class Verdict:
 
 
 
-def _judge_returns(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _judge_returns(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """What the kind compares (the result; an argument's .grad; what a training changed) equals the reference's."""
     mismatch = difference(check.kind, got, wanted, check)
     if mismatch is None:
         return Verdict()
-    if got.get("result") is None and wanted.get("result") is not None:
-        return Verdict(FAIL, "returned None", "no-return", [f"expected: {compare.show(wanted['result'])}"])
+    if got.result is None and wanted.result is not None:
+        return Verdict(FAIL, "returned None", "no-return", [f"expected: {compare.show(wanted.result)}"])
     return _mismatch_verdict(_named(spec, mismatch))
 
 
-def _judge_training(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _judge_training(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """The training data stays as given, and the trajectory is the reference's."""
-    if got.get("changed"):
-        return Verdict(FAIL, f"{got['changed'][0]} changed", "input-mutated")
+    if got.changed:
+        return Verdict(FAIL, f"{got.changed[0]} changed", "input-mutated")
     return _judge_returns(spec, check, got, wanted)
 
 
-def _judge_dataset(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _judge_dataset(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """The dataset's length, text and items equal the reference's."""
     mismatch = difference(check.kind, got, wanted, check)
     return Verdict() if mismatch is None else _mismatch_verdict(mismatch)
 
 
-def _judge_unchanged(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _judge_unchanged(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """The arguments are what they were before the call."""
     return _unchanged(got)
 
 
-def _judge_differentiable(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _judge_differentiable(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """Autograd's gradient through the student's function matches finite differences of it."""
-    return _differentiable(got["result"])
+    return _differentiable(got.result)
 
 
 def _named(spec: FunctionSpec, mismatch: compare.Mismatch) -> compare.Mismatch:
@@ -88,17 +90,21 @@ def _mismatch_verdict(mismatch: compare.Mismatch) -> Verdict:
     return Verdict(FAIL, mismatch.describe(), None, [f"got:      {mismatch.got}", f"expected: {mismatch.expected}"])
 
 
-def difference(kind: str, got: dict, wanted: dict, check: CheckSpec, nan_equal: bool = False) -> compare.Mismatch | None:
+def difference(kind: str, got: CallRecord, wanted: CallRecord, check: CheckSpec,
+               nan_equal: bool = False) -> compare.Mismatch | None:
     """The first difference between two observations of one call, as this kind of check sees it (``nan_equal``:
     a nan agrees with a nan in the same place)."""
-    if "error" in got:
-        return compare.Mismatch("", "raised", got["error"]["message"], "a result")
+    if got.error:
+        return compare.Mismatch("", "raised", got.error.message, "a result")
     if kind == "dataset":
-        for part in ("len", "str", "items"):
-            mine, theirs = got["dataset"][part], wanted["dataset"][part]
-            if "error" in mine:
-                return compare.Mismatch(part, f"raised {mine['error']['message']}", "", compare.show(theirs.get("result")))
-            mismatch = compare.compare(mine["result"], theirs["result"], check.rtol, check.atol, where=DATASET_PARTS[part],
+        expected = wanted.dataset.by_name()
+        for part, mine in got.dataset.by_name().items():
+            theirs = expected[part]
+            if mine.error:
+                return compare.Mismatch(part, f"raised {mine.error.message}", "", compare.show(theirs.result))
+            if theirs.error:
+                raise GraderBug(f"the expected {DATASET_PARTS[part]} raised {theirs.error.message}")
+            mismatch = compare.compare(mine.result, theirs.result, check.rtol, check.atol, where=DATASET_PARTS[part],
                                        nan_equal=nan_equal)
             if mismatch:
                 return mismatch
@@ -106,17 +112,17 @@ def difference(kind: str, got: dict, wanted: dict, check: CheckSpec, nan_equal: 
     if kind == "leaf-gradient":
         return compare.compare(_argument(got, check.argument), _argument(wanted, check.argument),
                                check.rtol, check.atol, ("grad",), _argument_name(check, check.argument), nan_equal)
-    mismatch = compare.compare(got.get("result"), wanted.get("result"), check.rtol, check.atol, check.attributes,
-                               nan_equal=nan_equal)
+    mismatch = compare.compare(got.result, wanted.result, check.rtol, check.atol, check.attributes, nan_equal=nan_equal)
     if mismatch is None and kind == "training":
         mismatch = _state_after(got, wanted, check, nan_equal)
-    if mismatch is None and "new_object" in check.attributes and any(i is not None for i in got.get("identity", [])):
+    if mismatch is None and "new_object" in check.attributes and any(i is not None for i in got.identity):
         return compare.Mismatch("", "returned the input tensor itself, not a new tensor", "the same object", "a new tensor")
     return mismatch
 
 
-def _argument(record: dict, position: int) -> Any:
-    arguments = record.get("inputs_after", {}).get("args", [])
+def _argument(record: CallRecord, position: int) -> Any:
+    """An argument after the call (a call probe's record always has them), or None past the last one."""
+    arguments = record.inputs_after.args
     return arguments[position] if position < len(arguments) else None
 
 
@@ -124,10 +130,10 @@ def _argument_name(check: CheckSpec, position: int) -> str:
     return check.names[position] if position < len(check.names) else f"argument {position + 1}"
 
 
-def _state_after(got: dict, wanted: dict, check: CheckSpec, nan_equal: bool = False) -> compare.Mismatch | None:
+def _state_after(got: CallRecord, wanted: CallRecord, check: CheckSpec,
+                 nan_equal: bool = False) -> compare.Mismatch | None:
     """What training changed in its arguments: every nn.Module's state, and the arguments declared in ``after``."""
-    expected_arguments = wanted.get("inputs_after", {}).get("args", [])
-    for position, expected in enumerate(expected_arguments):
+    for position, expected in enumerate(wanted.inputs_after.args):
         is_module = isinstance(expected, dict) and expected.get("type") == "module"
         if not is_module and position not in check.after:
             continue
@@ -141,8 +147,8 @@ def _state_after(got: dict, wanted: dict, check: CheckSpec, nan_equal: bool = Fa
 DATASET_PARTS = {"len": "len(dataset)", "str": "str(dataset)", "items": "dataset[idx]"}  # items stacked over idx
 
 
-def _unchanged(got: dict) -> Verdict:
-    for index, (before, after) in enumerate(zip(got["inputs"]["args"], got["inputs_after"]["args"])):
+def _unchanged(got: CallRecord) -> Verdict:
+    for index, (before, after) in enumerate(zip(got.inputs.args, got.inputs_after.args)):
         mismatch = compare.compare(after, before, 0.0, 0.0, ("requires_grad",), f"argument {index + 1}")
         if mismatch:
             return Verdict(FAIL, f"changed its input: {mismatch.describe()}", "input-mutated",
@@ -150,16 +156,14 @@ def _unchanged(got: dict) -> Verdict:
     return Verdict()
 
 
-def _differentiable(measured: Any) -> Verdict:
-    if not isinstance(measured, dict):
-        return Verdict(FAIL, "autograd could not be measured through it")
-    if measured.get("graph") == "broken":
+def _differentiable(measured: Differentiation) -> Verdict:
+    if measured.graph == "broken":
         return Verdict(FAIL, "its result does not require grad: the autograd graph is broken", "graph-broken")
-    if measured.get("graph") == "not-a-tensor":
-        return Verdict(FAIL, f"returned a {str(measured.get('returned'))[:40]}, not a tensor: no gradient can flow "
+    if measured.graph == "not-a-tensor":
+        return Verdict(FAIL, f"returned a {measured.returned[:40]}, not a tensor: no gradient can flow "
                              "back through it", "graph-broken")
-    slopes = _slopes(measured)
-    for index, item in enumerate(compare.items_of(measured.get("autograd"))):
+    slopes = _slopes(measured.slopes)
+    for index, item in enumerate(compare.items_of(measured.autograd)):
         error, _ = _slope_error(item, *(values[index] if index < len(values) else None for values in slopes))
         if not error <= DIFFERENTIABLE_THRESHOLD:
             return Verdict(FAIL, f"autograd's gradient for input {index + 1} differs from finite differences "
@@ -169,9 +173,9 @@ def _differentiable(measured: Any) -> Verdict:
     return Verdict()
 
 
-def _slopes(observation: dict) -> list[list]:
-    """The central, forward and backward differences of an observation, item by item."""
-    return [compare.items_of(observation.get(name)) for name in ("central", "forward", "backward")]
+def _slopes(slopes: Slopes) -> list[list]:
+    """The central, forward and backward differences, item by item."""
+    return [compare.items_of(scheme) for scheme in (slopes.central, slopes.forward, slopes.backward)]
 
 
 def _slope_error(item: Any, central: Any, forward: Any, backward: Any) -> tuple[float, np.ndarray | None]:
@@ -187,18 +191,17 @@ def _slope_error(item: Any, central: Any, forward: Any, backward: Any) -> tuple[
     return compare.relative_error(values, nearest), nearest
 
 
-def _leaf_parameters(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict:
-    result = got.get("result")
+def _leaf_parameters(spec: FunctionSpec, check: CheckSpec, got: CallRecord) -> Verdict:
+    result = got.result
     returned = compare.items_of(result) if isinstance(result, dict) and result.get("type") in ("tuple", "list") else [result]
-    identity = got.get("identity", [])
-    kept = got.get("parameters_kept", [])
+    identity, kept = got.identity, got.parameters_kept
     for position in check.parameters:
         name = _argument_name(check, position)
         after = _argument(got, position)
         if isinstance(after, dict) and after.get("type") == "module":
             problems = [f"{name}.{parameter} is no longer a leaf that requires grad"
-                        for parameter, state in after.get("parameters", {}).items()
-                        if not (state.get("is_leaf") and state.get("requires_grad"))]
+                        for parameter, state in after["parameters"].items()
+                        if not (state["is_leaf"] and state["requires_grad"])]
             if position < len(kept) and not kept[position]:
                 problems.insert(0, f"{name}'s parameters were replaced by new tensors")
             if problems:
@@ -219,12 +222,12 @@ def _leaf_parameters(spec: FunctionSpec, check: CheckSpec, got: dict) -> Verdict
     return Verdict()
 
 
-def _finite_difference(spec: FunctionSpec, check: CheckSpec, got: dict, wanted: dict) -> Verdict:
+def _finite_difference(spec: FunctionSpec, check: CheckSpec, got: CallRecord, wanted: CallRecord) -> Verdict:
     """The student's gradients (returned, or from a custom backward) against the reference's finite differences."""
-    expected = wanted.get("finite_difference")
-    if not isinstance(expected, dict):
+    expected = wanted.finite_difference
+    if expected is None:
         raise GraderBug(f"the reference run measured no finite differences for {spec.name}")
-    mine = got.get("result")
+    mine = got.result
     if mine is None:
         return Verdict(FAIL, "returned None", "no-return")
     slopes = _slopes(expected)
@@ -268,7 +271,7 @@ class Kind:
 
     probe: str
     title: str
-    judge: Callable[[FunctionSpec, CheckSpec, dict, dict], Verdict]
+    judge: Callable[[FunctionSpec, CheckSpec, CallRecord, CallRecord], Verdict]
     needs_cases: bool = True
 
 

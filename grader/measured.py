@@ -1,6 +1,6 @@
 """Diagnoses measured from a failure itself: the student's result against the reference's on the same call.
 
-Runs in the grader's own process, on encoded observations, with numpy only. Used when no declared
+Runs in the grader's own process, on the records ``grader.records`` read, with numpy only. Used when no declared
 wrong variant gives what the student got. What it can find, each stated as measured:
 - the result is k times the reference's (named when the course gave k a meaning for the function,
   ``sign-flipped`` for k = -1); per returned item, which are right and which are wrong, and for a
@@ -22,6 +22,7 @@ import numpy as np
 from grader import compare
 from grader.assignment import CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
+from grader.records import CallRecord, Observation
 
 FACTOR_RTOL = 1e-3
 _VALUE_KINDS = ("returns", "no-autograd", "finite-difference", "backward")
@@ -45,11 +46,11 @@ class Context:
     samples: int | None  # N, the number of samples of the call, when the function declares it
 
 
-def diagnose(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, expected: dict, call: int,
-             alternatives: list[tuple[str, dict]], catalogue: Catalogue) -> Finding:
+def diagnose(spec: FunctionSpec, check: CheckSpec, probe: str, observed: Observation, expected: Observation, call: int,
+             alternatives: list[tuple[str, dict[str, Observation]]], catalogue: Catalogue) -> Finding:
     """Measure a failing call (index ``call`` of the probe) against the reference; never raises on any encoding."""
     mine, theirs = _call(observed, call), _call(expected, call)
-    if mine is None or "error" in mine:
+    if mine is None or mine.error:
         return Finding()
     context = Context(spec, check, catalogue, _samples(spec, mine))
     if check.kind == "training":
@@ -66,27 +67,26 @@ def diagnose(spec: FunctionSpec, check: CheckSpec, probe: str, observed: dict, e
     return finding
 
 
-def _call(observation: Any, index: int) -> dict | None:
-    calls = observation.get("calls") if isinstance(observation, dict) else None
-    return calls[index] if isinstance(calls, list) and 0 <= index < len(calls) and isinstance(calls[index], dict) else None
+def _call(observation: Observation, index: int) -> CallRecord | None:
+    return observation.calls[index] if 0 <= index < len(observation.calls) else None
 
 
-def _samples(spec: FunctionSpec, call: dict) -> int | None:
+def _samples(spec: FunctionSpec, call: CallRecord) -> int | None:
     """The first dimension of the function's declared ``samples`` argument in this call."""
-    args = call.get("inputs", {}).get("args", []) if isinstance(call.get("inputs"), dict) else []
+    args = call.inputs.args if call.inputs else ()
     if spec.samples is None or spec.samples >= len(args) or not compare.is_tensor(args[spec.samples]):
         return None
-    shape = args[spec.samples].get("shape") or []
+    shape = args[spec.samples]["shape"]
     return int(shape[0]) if shape else None
 
 
-def _compared(check: CheckSpec, mine: dict, theirs: dict) -> tuple[Any, Any]:
+def _compared(check: CheckSpec, mine: CallRecord, theirs: CallRecord) -> tuple[Any, Any]:
     """The student's value and the one it should equal: the reference's result, or its finite differences."""
     if check.kind not in ("finite-difference", "backward"):
-        return mine.get("result"), theirs.get("result")
-    central = (theirs.get("finite_difference") or {}).get("central")
+        return mine.result, theirs.result
+    central = theirs.finite_difference.central if theirs.finite_difference else None
     items = compare.items_of(central)
-    got = mine.get("result")
+    got = mine.result
     if len(items) > 1 or check.kind == "backward":
         return got, {"type": "tuple", "items": items, "length": len(items)}
     return got, central
@@ -94,17 +94,18 @@ def _compared(check: CheckSpec, mine: dict, theirs: dict) -> tuple[Any, Any]:
 
 # --- automatic variants: the reference on transformed calls ---
 
-def _transformed(context: Context, probe: str, observed: dict, alternatives: list[tuple[str, dict]]) -> Finding | None:
+def _transformed(context: Context, probe: str, observed: Observation,
+                 alternatives: list[tuple[str, dict[str, Observation]]]) -> Finding | None:
     """The transform whose reference result the student's equals on every call of the probe."""
     for mistake, observations in alternatives:
-        theirs = observations.get(probe) if isinstance(observations, dict) else None
-        if not (isinstance(theirs, dict) and theirs.get("status") == "ok" and theirs.get("transform")):
+        theirs = observations.get(probe)
+        if not (theirs and theirs.status == "ok" and theirs.transform):
             continue
-        pairs = list(zip(observed.get("calls", []), theirs.get("calls", [])))
-        if pairs and len(pairs) == len(theirs.get("calls", [])) == len(observed.get("calls", [])) and all("error" not in mine and "error" not in other and compare.compare(
-                mine.get("result"), other.get("result"), context.check.rtol, context.check.atol,
-                context.check.attributes) is None for mine, other in pairs):
-            return Finding([f"measured: the result equals the reference's with {_transform_text(context, theirs['transform'])}"],
+        if observed.calls and len(observed.calls) == len(theirs.calls) and all(
+                mine.error is None and other.error is None and compare.compare(
+                    mine.result, other.result, context.check.rtol, context.check.atol, context.check.attributes) is None
+                for mine, other in zip(observed.calls, theirs.calls)):
+            return Finding([f"measured: the result equals the reference's with {_transform_text(context, theirs.transform)}"],
                            mistake)
     return None
 
@@ -274,10 +275,10 @@ def _function_mistakes(context: Context) -> list[str]:
 
 # --- training: where the trajectory leaves the reference's, and how ---
 
-def _trajectory(context: Context, observed: dict, expected: dict) -> Finding:
+def _trajectory(context: Context, observed: Observation, expected: Observation) -> Finding:
     """Compare the parameters after each call (calls train for more and more epochs) and the steps between them."""
-    mine, theirs = observed.get("calls", []), expected.get("calls", [])
-    if not mine or len(mine) != len(theirs) or any("error" in call for call in mine):
+    mine, theirs = observed.calls, expected.calls
+    if not mine or len(mine) != len(theirs) or any(call.error for call in mine):
         return Finding()
     start = _parameters(theirs[0], mine[0], before=True)
     path = [_parameters(call, mine[0], reference=theirs[0]) for call in mine]
@@ -314,19 +315,20 @@ def _step(context: Context, where: str, step: np.ndarray, right_step: np.ndarray
     return Finding([f"measured: {where}"])
 
 
-def _label(call: dict, index: int) -> str:
-    return f"the call {call['label']}" if call.get("label") else f"call {index + 1}"
+def _label(call: CallRecord, index: int) -> str:
+    return f"the call {call.label}" if call.label else f"call {index + 1}"
 
 
-def _parameters(call: dict, first: dict, before: bool = False, reference: dict | None = None) -> np.ndarray | None:
+def _parameters(call: CallRecord, first: CallRecord, before: bool = False,
+                reference: CallRecord | None = None) -> np.ndarray | None:
     """The trained values of one call, flattened: each returned tensor that stands for a tensor argument (same
     shape, in order), then each nn.Module argument's state. ``before``: the arguments' values before the call.
     Which items count is decided on the reference's first call (``reference``) or the call itself."""
-    arguments = first.get("inputs", {}).get("args", []) if isinstance(first.get("inputs"), dict) else []
+    arguments = first.inputs.args  # the student's call: a call probe's record always has its arguments
     shapes = [tuple(a["shape"]) if compare.is_tensor(a) else None for a in arguments]
-    template = compare.items_of((reference or call).get("result"))
+    template = compare.items_of((reference or call).result)
     values, used = [], set()
-    for position, item in enumerate(compare.items_of(call.get("result"))):
+    for position, item in enumerate(compare.items_of(call.result)):
         wanted = template[position] if position < len(template) else None
         slot = next((i for i, shape in enumerate(shapes) if i not in used and compare.is_tensor(wanted)
                      and shape == tuple(wanted.get("shape", ()))), None)
@@ -334,7 +336,7 @@ def _parameters(call: dict, first: dict, before: bool = False, reference: dict |
             continue
         used.add(slot)
         values.append(_array(arguments[slot] if before else item))
-    after = call.get("inputs_after", {}).get("args", []) if isinstance(call.get("inputs_after"), dict) else []
+    after = call.inputs_after.args
     for position, argument in enumerate(arguments):
         if isinstance(argument, dict) and argument.get("type") == "module":
             state = argument if before else (after[position] if position < len(after) else None)

@@ -1,21 +1,27 @@
-"""What a worker observed, read once at the boundary into records of a known shape.
+"""What a worker observed, read once at the boundary into typed records.
 
 The process that runs a student's code also writes what it observed, so every observation is untrusted
-input. ``observation`` reads one: each call record, each encoded value (tensors, tuples, lists, dicts,
-modules, objects, numbers, text) and each error is checked for every field the harness writes, of its type,
-with its sizes within bounds and consistent (a tensor's values are as many as its shape says). What
-does not read as such raises ``Malformed``; the engine then fails that function for the student
-("the grader could not read what your code returned"), never passes it and never reports a grader bug.
-The judges (``grader.kinds``, ``grader.checks``, ``grader.measured``, ``grader.footprint``) read only
-records that passed here, so they can index them without guarding each field.
+input. ``Observation.from_json`` reads one into an ``Observation`` of ``CallRecord``s, whose parts are
+typed records too (``ErrorRecord``, ``Arguments``, ``DatasetParts`` of ``Outcome``s, ``Differentiation``,
+``Slopes``): every field the harness writes is checked, of its type, with its sizes within bounds and
+consistent. What does not read as such raises ``Malformed``; the engine then fails that function for the
+student ("the grader could not read what your code returned"), never passes it and never reports a
+grader bug. The judges (``grader.kinds``, ``grader.checks``, ``grader.measured``, ``grader.footprint``)
+read only these records, by attribute, without guarding each field.
+
+Encoded values (what a call returned, its arguments' items, gradients, finite differences) stay the JSON
+trees ``grader.worker.encoding`` writes, which ``grader.compare`` measures: ``value`` checks each one
+(tensors, tuples, lists, dicts, modules, objects, numbers, text; a tensor's values are as many as its
+shape says) before a record holds it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from grader import graph_text
 from grader.protocol import Malformed, ProbeKind
 
 TENSOR_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "complex32", "complex64", "complex128",
@@ -28,6 +34,8 @@ MAX_ELEMENTS = 100_000  # the encoder's: a tensor with more sends a summary inst
 MAX_NODES = 2_000_000  # values and containers in one observation
 MAX_SECONDS = 86_400.0  # no call of a probe runs for a day: its function's time limit stops it long before
 _ERROR_FIELDS = ("type", "message", "traceback")
+_SCHEMES = ("central", "forward", "backward")  # the finite differences measured
+_DATASET_PARTS = ("len", "str", "items")  # what a dataset record holds
 _TENSOR_FIELDS = {"type", "class", "dtype", "shape", "device", "data", "requires_grad", "is_leaf", "grad_fn", "grad",
                   "summary"}
 
@@ -44,86 +52,229 @@ class _Budget:
             raise Malformed("more values than an observation can hold")
 
 
-def observation(data: Any, kind: ProbeKind | str, trusted: bool = False, slim: bool = False) -> dict:
-    """A probe's observation, checked field by field for a probe of ``kind``; ``Malformed`` otherwise.
+@dataclass(frozen=True)
+class ErrorRecord:
+    """What a call raised: the exception's type, its message and the student's part of the traceback."""
 
-    ``trusted`` (the reference's own process) also allows what only the reference measures: finite
-    differences, and the ``not-applicable`` answer of a transformed call. ``slim``: an answer key's record,
-    which leaves out what judging does not need (labels, printed output, the arguments).
+    type: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def from_json(cls, data: Any) -> ErrorRecord:
+        """An error record: ``type``, ``message`` and ``traceback``, all text."""
+        _require(isinstance(data, dict) and set(data) == set(_ERROR_FIELDS), "an error record has other fields")
+        return cls(*(_text(data[key]) for key in _ERROR_FIELDS))
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """A call's arguments, each an encoded value."""
+
+    args: tuple = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any, budget: _Budget) -> Arguments:
+        """``{"args": [...], "kwargs": {...}}`` of encoded values."""
+        _require(isinstance(data, dict), "a call's arguments are not an object")
+        _only(data, {"args", "kwargs"}, required=True)
+        _require(isinstance(data["args"], list) and isinstance(data["kwargs"], dict), "a call's arguments")
+        args = tuple(value(item, budget, 1) for item in data["args"])
+        return cls(args, {_text(key): value(item, budget, 1) for key, item in data["kwargs"].items()})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One part of a dataset record: what reading it returned (an encoded value) or, when it raised, its error."""
+
+    result: Any = None
+    error: ErrorRecord | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, budget: _Budget) -> Outcome:
+        """``{"result": value}`` or ``{"error": error record}``."""
+        _require(isinstance(data, dict) and len(data) == 1 and ("result" in data or "error" in data), "a dataset part")
+        if "error" in data:
+            return cls(error=ErrorRecord.from_json(data["error"]))
+        return cls(value(data["result"], budget))
+
+
+@dataclass(frozen=True)
+class DatasetParts:
+    """What a dataset gave: its length, its text and its items (stacked over the index)."""
+
+    len: Outcome
+    str: Outcome
+    items: Outcome
+
+    @classmethod
+    def from_json(cls, data: Any, budget: _Budget) -> DatasetParts:
+        """``{"len": part, "str": part, "items": part}``."""
+        _require(isinstance(data, dict) and set(data) == set(_DATASET_PARTS), "a dataset record's parts")
+        return cls(**{part: Outcome.from_json(described, budget) for part, described in data.items()})
+
+    def by_name(self) -> dict[str, Outcome]:
+        """The parts by their names, in the order the harness writes them."""
+        return {"len": self.len, "str": self.str, "items": self.items}
+
+
+@dataclass(frozen=True)
+class Slopes:
+    """Finite differences of a function, one encoded value (a tuple of gradients) per scheme."""
+
+    central: Any
+    forward: Any
+    backward: Any
+
+    @classmethod
+    def from_json(cls, data: Any, budget: _Budget) -> Slopes:
+        """``{"central": value, "forward": value, "backward": value}``."""
+        _require(isinstance(data, dict), "finite differences are not an object")
+        _only(data, set(_SCHEMES), required=True)
+        return cls(*(value(data[scheme], budget) for scheme in _SCHEMES))
+
+
+@dataclass(frozen=True)
+class Differentiation:
+    """What a differentiable probe measured: a graph that is ``broken`` (the result does not require grad), a
+    result that is ``not-a-tensor`` (``returned`` names its type), or (``ok``) autograd's gradient beside
+    finite differences of the same function."""
+
+    graph: str
+    returned: str | None = None
+    autograd: Any = None
+    slopes: Slopes | None = None
+
+    @classmethod
+    def from_json(cls, data: Any, budget: _Budget) -> Differentiation:
+        """The measurement as the harness writes it for each of the three graphs."""
+        _require(isinstance(data, dict), "a differentiable measurement is not an object")
+        graph = data.get("graph")
+        if graph == "broken":
+            _only(data, {"graph"})
+            return cls(graph)
+        if graph == "not-a-tensor":
+            _only(data, {"graph", "returned"}, required=True)
+            return cls(graph, returned=_text(data["returned"]))
+        _require(graph == "ok", "a differentiable measurement's graph")
+        _only(data, {"graph", "autograd", *_SCHEMES}, required=True)
+        autograd = value(data["autograd"], budget)
+        return cls(graph, autograd=autograd, slopes=Slopes(*(value(data[scheme], budget) for scheme in _SCHEMES)))
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call of a probe, as the harness writes it.
+
+    A call either raised (``error``) or returned: ``result``, an encoded value (for a differentiable probe, a
+    ``Differentiation``), or for a dataset probe its ``dataset`` parts. A call or no-autograd probe's record
+    always has ``inputs_after``, ``parameters_kept`` and ``changed``, and ``identity`` when it returned;
+    ``inputs`` is left out only by a dataset probe and by an answer key. ``graph`` is the autograd graph of
+    the result, as ``grader.graph_text.checked`` keeps it; ``finite_difference`` is measured by the trusted
+    run only.
     """
-    budget = _Budget()
-    _require(isinstance(data, dict), "an observation is not an object")
-    status = data.get("status")
-    if status == "missing":
-        _only(data, {"status", "error"})
-        error(data.get("error"))
-        return data
-    if status == "not-applicable" and trusted:
-        _only(data, {"status", "transform"})
-        _text(data.get("transform"))
-        return data
-    _require(status == "ok", f"an observation's status is {str(status)[:40]!r}")
-    _only(data, {"status", "calls", "transform"} if trusted else {"status", "calls"})
-    if "transform" in data:
-        _text(data["transform"])
-    calls = data.get("calls")
-    _require(isinstance(calls, list), "an observation has no list of calls")
-    for record in calls:
-        call(record, ProbeKind(kind), trusted, budget, slim)
-    return data
 
+    label: str = ""
+    seconds: float = 0.0
+    output: str = ""
+    error: ErrorRecord | None = None
+    result: Any = None
+    inputs: Arguments | None = None
+    inputs_after: Arguments | None = None
+    parameters_kept: tuple[bool, ...] = ()
+    changed: tuple[str, ...] = ()
+    identity: tuple[int | None, ...] = ()  # per returned item: the index of the argument it is, or None
+    graph: dict | None = None
+    dataset: DatasetParts | None = None
+    finite_difference: Slopes | None = None
 
-def error(data: Any) -> dict:
-    """An error record: ``type``, ``message`` and ``traceback``, all text."""
-    _require(isinstance(data, dict) and set(data) == set(_ERROR_FIELDS), "an error record has other fields")
-    for key in _ERROR_FIELDS:
-        _text(data[key])
-    return data
-
-
-def call(data: Any, kind: ProbeKind, trusted: bool = False, budget: _Budget | None = None, slim: bool = False) -> dict:
-    """One call's record, as the harness writes it for a probe of ``kind`` (``slim``: as an answer key keeps it)."""
-    budget = budget or _Budget()
-    _require(isinstance(data, dict), "a call record is not an object")
-    allowed = {"label", "seconds", "output", "error", "result", "inputs", "graph"}
-    if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
-        allowed |= {"inputs_after", "parameters_kept", "changed", "identity"}
-    if kind == ProbeKind.DATASET:
-        allowed = {"label", "seconds", "output", "error", "dataset"}
-    if trusted:
-        allowed |= {"finite_difference"}
-    _only(data, allowed)
-    _text(data.get("label", ""))
-    _text(data.get("output", ""))
-    seconds = data.get("seconds", 0.0)
-    _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
-    if "error" in data:
-        _require("result" not in data and "dataset" not in data, "a call both raised and returned")
-        error(data["error"])
-    elif kind == ProbeKind.DATASET:
-        _dataset(data.get("dataset"), budget)
-    else:
-        _require("result" in data, "a call neither raised nor returned")
-        if kind == ProbeKind.DIFFERENTIABLE:
-            _differentiable(data["result"], budget)
+    @classmethod
+    def from_json(cls, data: Any, kind: ProbeKind, trusted: bool = False, budget: _Budget | None = None,
+                  slim: bool = False) -> CallRecord:
+        """One call's record, as the harness writes it for a probe of ``kind`` (``slim``: as an answer key keeps
+        it); ``Malformed`` otherwise."""
+        budget = budget or _Budget()
+        _require(isinstance(data, dict), "a call record is not an object")
+        allowed = {"label", "seconds", "output", "error", "result", "inputs", "graph"}
+        if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
+            allowed |= {"inputs_after", "parameters_kept", "changed", "identity"}
+        if kind == ProbeKind.DATASET:
+            allowed = {"label", "seconds", "output", "error", "dataset"}
+        if trusted:
+            allowed |= {"finite_difference"}
+        _only(data, allowed)
+        read: dict[str, Any] = {"label": _text(data.get("label", "")), "output": _text(data.get("output", ""))}
+        seconds = data.get("seconds", 0.0)
+        _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
+        read["seconds"] = seconds
+        if "error" in data:
+            _require("result" not in data and "dataset" not in data, "a call both raised and returned")
+            read["error"] = ErrorRecord.from_json(data["error"])
+        elif kind == ProbeKind.DATASET:
+            read["dataset"] = DatasetParts.from_json(data.get("dataset"), budget)
         else:
-            value(data["result"], budget)
-    for key in ("inputs", "inputs_after"):
-        if key in data or (key == "inputs" and kind != ProbeKind.DATASET and not slim):
-            _arguments(data.get(key), budget)
-    if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
-        _require("inputs_after" in data and "parameters_kept" in data and "changed" in data,
-                 "a call record lacks what the harness always writes")
-        _list_of(data["parameters_kept"], lambda item: isinstance(item, bool))
-        _list_of(data["changed"], lambda item: isinstance(item, str) and len(item) <= 200)
-        if "result" in data:
-            _require("identity" in data, "a call record lacks the identity of what it returned")
-            _list_of(data["identity"], lambda item: item is None or _is_index(item))
-    if "finite_difference" in data:
-        _slopes(data["finite_difference"], budget)
-    if "graph" in data:
-        _require(isinstance(data["graph"], dict), "a graph is not an object")  # grader.graph_text checks the rest
-    return data
+            _require("result" in data, "a call neither raised nor returned")
+            if kind == ProbeKind.DIFFERENTIABLE:
+                read["result"] = Differentiation.from_json(data["result"], budget)
+            else:
+                read["result"] = value(data["result"], budget)
+        if "inputs" in data or (kind != ProbeKind.DATASET and not slim):
+            read["inputs"] = Arguments.from_json(data.get("inputs"), budget)
+        if "inputs_after" in data:
+            read["inputs_after"] = Arguments.from_json(data["inputs_after"], budget)
+        if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
+            _require("inputs_after" in data and "parameters_kept" in data and "changed" in data,
+                     "a call record lacks what the harness always writes")
+            read["parameters_kept"] = _list_of(data["parameters_kept"], lambda item: isinstance(item, bool))
+            read["changed"] = _list_of(data["changed"], lambda item: isinstance(item, str) and len(item) <= 200)
+            if "result" in data:
+                _require("identity" in data, "a call record lacks the identity of what it returned")
+                read["identity"] = _list_of(data["identity"], lambda item: item is None or _is_index(item))
+        if "finite_difference" in data:
+            read["finite_difference"] = Slopes.from_json(data["finite_difference"], budget)
+        if "graph" in data:
+            _require(isinstance(data["graph"], dict), "a graph is not an object")
+            read["graph"] = graph_text.checked(data["graph"])  # None when it is not the worker's description
+        return cls(**read)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one probe observed: ``ok`` with its calls (and, for a transformed probe, its ``transform``),
+    ``missing`` (the function could not be had: ``error``), ``not-applicable`` (a transform that does not
+    apply to the calls; trusted runs only) or ``malformed`` (it did not read: ``reason``)."""
+
+    status: str
+    calls: tuple[CallRecord, ...] = ()
+    error: ErrorRecord | None = None
+    transform: str | None = None
+    reason: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any, kind: ProbeKind | str, trusted: bool = False, slim: bool = False) -> Observation:
+        """A probe's observation, checked field by field for a probe of ``kind``; ``Malformed`` otherwise.
+
+        ``trusted`` (the reference's own process) also allows what only the reference measures: finite
+        differences, and the ``not-applicable`` answer of a transformed call. ``slim``: an answer key's record,
+        which leaves out what judging does not need (labels, printed output, the arguments).
+        """
+        budget = _Budget()
+        _require(isinstance(data, dict), "an observation is not an object")
+        status = data.get("status")
+        if status == "missing":
+            _only(data, {"status", "error"})
+            return cls(status, error=ErrorRecord.from_json(data.get("error")))
+        if status == "not-applicable" and trusted:
+            _only(data, {"status", "transform"})
+            return cls(status, transform=_text(data.get("transform")))
+        _require(status == "ok", f"an observation's status is {str(status)[:40]!r}")
+        _only(data, {"status", "calls", "transform"} if trusted else {"status", "calls"})
+        transform = _text(data["transform"]) if "transform" in data else None
+        calls = data.get("calls")
+        _require(isinstance(calls, list), "an observation has no list of calls")
+        read = tuple(CallRecord.from_json(record, ProbeKind(kind), trusted, budget, slim) for record in calls)
+        return cls(status, read, transform=transform)
 
 
 def value(data: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
@@ -213,51 +364,6 @@ def _module(data: dict, budget: _Budget, depth: int) -> dict:
     return data
 
 
-def _dataset(data: Any, budget: _Budget) -> None:
-    _require(isinstance(data, dict) and set(data) == {"len", "str", "items"}, "a dataset record's parts")
-    for part in data.values():
-        _require(isinstance(part, dict) and len(part) == 1 and ("result" in part or "error" in part), "a dataset part")
-        if "error" in part:
-            error(part["error"])
-        else:
-            value(part["result"], budget)
-
-
-def _differentiable(data: Any, budget: _Budget) -> None:
-    """What a differentiable probe measured: a graph that is cut, not a tensor, or autograd's gradient
-    beside finite differences."""
-    _require(isinstance(data, dict), "a differentiable measurement is not an object")
-    graph = data.get("graph")
-    if graph == "broken":
-        _only(data, {"graph"})
-    elif graph == "not-a-tensor":
-        _only(data, {"graph", "returned"}, required=True)
-        _text(data["returned"])
-    else:
-        _require(graph == "ok", "a differentiable measurement's graph")
-        _only(data, {"graph", "autograd", "central", "forward", "backward"}, required=True)
-        for key in ("autograd", "central", "forward", "backward"):
-            value(data[key], budget)
-
-
-def _slopes(data: Any, budget: _Budget) -> None:
-    _require(isinstance(data, dict), "finite differences are not an object")
-    _only(data, {"central", "forward", "backward"}, required=True)
-    for key in ("central", "forward", "backward"):
-        value(data[key], budget)
-
-
-def _arguments(data: Any, budget: _Budget) -> None:
-    _require(isinstance(data, dict), "a call's arguments are not an object")
-    _only(data, {"args", "kwargs"}, required=True)
-    _require(isinstance(data["args"], list) and isinstance(data["kwargs"], dict), "a call's arguments")
-    for item in data["args"]:
-        value(item, budget, 1)
-    for key, item in data["kwargs"].items():
-        _text(key)
-        value(item, budget, 1)
-
-
 def _only(data: dict, allowed: set[str], required: bool = False) -> None:
     """``data`` has no field outside ``allowed`` (and, with ``required``, every one of them)."""
     extra = set(data) - allowed
@@ -267,8 +373,9 @@ def _only(data: dict, allowed: set[str], required: bool = False) -> None:
         _require(not missing, f"missing field {sorted(missing)[0]!r}" if missing else "")
 
 
-def _list_of(data: Any, accepts) -> None:
+def _list_of(data: Any, accepts) -> tuple:
     _require(isinstance(data, list) and len(data) <= 10_000 and all(accepts(item) for item in data), "a list of flags")
+    return tuple(data)
 
 
 def _text(data: Any) -> str:

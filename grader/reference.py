@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from grader import checks, plan, records
+from grader import checks, plan
 from grader.assignment import Assignment
 from grader.protocol import Malformed, Probe
+from grader.records import Observation
 from grader.runner import Worker
+
+Observed = TypeVar("Observed")  # an observation: as the trusted process sent it (JSON), or as read
 
 
 class ReferenceSource(Protocol):
@@ -44,6 +47,16 @@ class Solutions:
 def compute_reference(assignment: Assignment, seed: int, only: list[str] | None = None,
                       device: str = "cpu") -> checks.Evidence:
     """Run the reference solutions and the wrong variants on this seed's inputs, in a trusted process."""
+    _, read = run_trusted(assignment, seed, only, device)
+    reference, variants = grouped(read)
+    return checks.Evidence(student={}, reference=reference, variants=variants)
+
+
+def run_trusted(assignment: Assignment, seed: int, only: list[str] | None = None,
+                device: str = "cpu") -> tuple[dict[str, dict], dict[str, Observation]]:
+    """The observations of the reference solutions and the wrong variants on this seed's inputs, by key: as the
+    trusted process sent them (JSON), and as ``read_trusted`` reads them. A run that fails, or an observation that
+    does not read, is a ``GraderBug``."""
     with Worker("trusted", device=device) as worker:
         request = plan.reference_request(assignment, seed, only)
         response = worker.request(request)
@@ -52,8 +65,16 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
     if response.internal_error or response.load_errors or missing:
         problem = response.internal_error or response.load_errors or f"no observation of {', '.join(missing[:5])}"
         raise checks.GraderBug(f"the reference run failed: {problem}; events: {response.events}")
-    observations = read_trusted(response.observations, request.probes)
-    reference, variants = {}, {}
+    read = read_trusted(response.observations, request.probes)
+    return {key: response.observations[key] for key in read}, read
+
+
+def grouped(observations: dict[str, Observed]) -> tuple[dict[str, Observed],
+                                                       dict[str, list[tuple[str, dict[str, Observed]]]]]:
+    """A trusted run's observations by key, split: the reference's by probe, and for each function its wrong
+    variants as (mistake, observations by probe)."""
+    reference: dict[str, Observed] = {}
+    variants: dict[str, dict[tuple[str, str], dict[str, Observed]]] = {}
     for key, observation in observations.items():
         if plan.VARIANT_SEPARATOR not in key:
             reference[key] = observation
@@ -61,16 +82,15 @@ def compute_reference(assignment: Assignment, seed: int, only: list[str] | None 
         variant, probe = key.split(plan.VARIANT_SEPARATOR)
         _, function, mistake, name = variant.split(":")
         variants.setdefault(function, {}).setdefault((mistake, name), {})[probe] = observation
-    return checks.Evidence(student={}, reference=reference,
-                           variants={f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()})
+    return reference, {f: [(m, obs) for (m, _), obs in found.items()] for f, found in variants.items()}
 
 
-def read_trusted(observations: dict, probes: tuple[Probe, ...] | list[Probe]) -> dict[str, dict]:
-    """The reference's observations, read by ``grader.records`` as trusted ones; one that does not read is a
+def read_trusted(observations: dict, probes: tuple[Probe, ...] | list[Probe]) -> dict[str, Observation]:
+    """The reference's observations of the probes asked for, read as trusted ones; one that does not read is a
     grader bug (``GraderBug``), never a student's mistake."""
     kinds = {probe.id: probe.kind for probe in probes}
     try:
-        return {key: records.observation(observation, kinds[key], trusted=True)
+        return {key: Observation.from_json(observation, kinds[key], trusted=True)
                 for key, observation in observations.items() if key in kinds}
     except Malformed as problem:
         raise checks.GraderBug(f"the reference's observations do not read: {problem}") from None

@@ -15,8 +15,11 @@ from hypothesis import strategies as st
 from grader import checks, compare, engine, footprint
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
+from grader.protocol import ProbeKind
+from grader.reference import grouped, run_trusted
 from grader.results import Status
 from grader.worker import encoding
+from tests.conftest import SEED
 
 EXAMPLES = 300
 JUDGED_EXAMPLES = 40  # each example judges every check of the course: 40 x 31 verdicts
@@ -80,15 +83,33 @@ def reference(session):
     return session.reference()
 
 
-def _with_student_values(observation: dict, draw_value) -> dict:
-    """A student observation shaped like the reference's, every returned value replaced by a drawn one."""
+@pytest.fixture(scope="module")
+def reference_json(course):
+    """The same observations as the trusted process sends them (JSON), split like ``reference``: the reference's
+    by probe, and each function's wrong variants'."""
+    observations, _ = run_trusted(course, SEED)
+    return grouped(observations)
+
+
+def _with_student_values(observation: dict, kind: ProbeKind, draw_value) -> dict:
+    """A student observation (JSON) shaped like the reference's, every returned value replaced by a drawn one:
+    results, dataset parts, autograd's gradients, the arguments after the call."""
     student = copy.deepcopy(observation)
     for call in student.get("calls", []):
-        call["result"] = encoded(draw_value())
-        call["identity"] = [None]
-        if "dataset" in call:
+        call.pop("finite_difference", None)  # measured by the trusted run only
+        if "error" in call:
+            continue
+        if kind == ProbeKind.DATASET:
             for part in call["dataset"].values():
+                part.pop("error", None)
                 part["result"] = encoded(draw_value())
+        elif kind == ProbeKind.DIFFERENTIABLE:
+            if call["result"]["graph"] == "ok":
+                call["result"]["autograd"] = encoded(draw_value())
+        else:
+            call["result"] = encoded(draw_value())
+        if "identity" in call:
+            call["identity"] = [None]
         if "inputs_after" in call:
             call["inputs_after"]["args"] = [encoded(draw_value()) for _ in call["inputs_after"]["args"]]
     return student
@@ -96,14 +117,17 @@ def _with_student_values(observation: dict, draw_value) -> dict:
 
 @settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_every_check_gives_a_verdict_whatever_is_returned(course, reference, data):
+def test_every_check_gives_a_verdict_whatever_is_returned(course, reference, reference_json, data):
     pool = itertools.cycle(data.draw(st.lists(values, min_size=1, max_size=8)))
     for spec in course.functions:
         for check in spec.checks:
-            student = {probe.id: _with_student_values(reference.reference.get(probe.id, {"status": "ok", "calls": []}),
-                                                         lambda: next(pool))
-                       for probe in probes_for_check(spec, check)}
-            evidence = checks.Evidence(student, reference.reference, reference.variants)
+            probes = probes_for_check(spec, check)
+            expected = reference_json[0]
+            student = {probe.id: _with_student_values(expected.get(probe.id, {"status": "ok", "calls": []}), probe.kind,
+                                                      lambda: next(pool)) for probe in probes}
+            read = engine.read_observations(student, probes)
+            assert all(observation.status == "ok" for observation in read.values()), read  # what the encoder writes reads
+            evidence = checks.Evidence(read, reference.reference, reference.variants)
             result = checks.judge(spec, check, evidence, course.catalogue)
             assert result.status in set(Status) - {Status.INTERNAL}
             assert result.status == Status.PASS or result.message, (spec.name, check.kind)
@@ -192,11 +216,11 @@ def _as_student_sends(observation: dict) -> dict:
 
 @settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_a_forged_record_never_passes_what_the_honest_wrong_one_fails(course, reference, data):
+def test_a_forged_record_never_passes_what_the_honest_wrong_one_fails(course, reference, reference_json, data):
     """For the honest records of every wrong variant that a value check fails, any forgery of their fields
     (values dropped, replaced, fields removed or added) fails too, and judging it never raises."""
     for spec in course.functions:
-        for mistake, observations in reference.variants.get(spec.name, []):
+        for mistake, observations in reference_json[1].get(spec.name, []):
             for check in spec.checks:
                 probes = [probe for probe in probes_for_check(spec, check) if probe.id in observations]
                 if check.kind not in VALUE_CHECKS or mistake not in check.mistakes or not probes:

@@ -14,6 +14,8 @@ from grader import assignment, measured, plan
 from grader.assignment import AssignmentError, CheckSpec, FunctionSpec
 from grader.diagnosis import Catalogue
 from grader.engine import Session
+from grader.protocol import ProbeKind
+from grader.records import Observation
 from tests.conftest import ROOT, by_function
 from tests.test_judging_is_total import encoded, values
 
@@ -90,11 +92,33 @@ def test_transforms_run_only_for_returns_checks(course):
 def _tensor(values, shape=None):
     flat = [float(v) for row in values for v in (row if isinstance(row, list) else [row])]
     return {"type": "tensor", "class": "torch.Tensor", "dtype": "float32", "shape": shape or [len(flat)],
-            "data": flat, "requires_grad": False, "is_leaf": True, "grad_fn": None, "grad": None}
+            "device": "cpu", "data": flat, "requires_grad": False, "is_leaf": True, "grad_fn": None, "grad": None}
 
 
 def _pair(*items):
     return {"type": "tuple", "items": list(items), "length": len(items)}
+
+
+_NO_ARGUMENTS = {"args": [], "kwargs": {}}
+
+
+def _observation(*calls, trusted=False, transform=None) -> Observation:
+    """A call probe's observation of these calls, read as the engine reads it: each call completed with what the
+    harness always writes (no arguments unless given, the same ones after the call, nothing changed)."""
+    written = []
+    for call in calls:
+        record = {"inputs": _NO_ARGUMENTS, "inputs_after": call.get("inputs", _NO_ARGUMENTS), "parameters_kept": [],
+                  "changed": [], **call}
+        if "error" not in record:
+            record = {"result": None, "identity": [None], **record}
+        written.append(record)
+    sent = {"status": "ok", "calls": written, **({"transform": transform} if transform else {})}
+    return Observation.from_json(sent, ProbeKind.CALL, trusted=trusted)
+
+
+def _differences(central):
+    """Finite differences as the trusted run writes them, every scheme giving ``central``."""
+    return {"central": central, "forward": central, "backward": central}
 
 
 GRADIENT = FunctionSpec("f", "m", ("W", "b", "X", "y"), (CheckSpec("returns", 1, ("c",), ("summed", "halved")),),
@@ -107,8 +131,8 @@ CATALOGUE = Catalogue.with_course({"summed": {"meaning": "m", "hint": "h", "fact
 
 def _measure(got, wanted, spec=GRADIENT, samples=4, catalogue=CATALOGUE):
     inputs = {"args": [_tensor([0.0]), _tensor([0.0]), _tensor([0.0] * samples), _tensor([0.0] * samples)], "kwargs": {}}
-    observed = {"status": "ok", "calls": [{"result": got, "inputs": inputs}]}
-    expected = {"status": "ok", "calls": [{"result": wanted}]}
+    observed = _observation({"result": got, "inputs": inputs})
+    expected = _observation({"result": wanted}, trusted=True)
     return measured.diagnose(spec, spec.checks[0], "p", observed, expected, 0, [], catalogue)
 
 
@@ -146,7 +170,7 @@ def _trajectory(steps, reference_steps, spec_mistakes=("ascent", "accumulated"))
             position = [p + m for p, m in zip(position, move)]
             found.append({"result": _pair(_tensor(position)), "label": f"e={len(found) + 1}",
                           "inputs": {"args": [_tensor([1.0, 2.0])], "kwargs": {}}})
-        return {"status": "ok", "calls": found}
+        return _observation(*found)
     return measured.diagnose(spec, spec.checks[0], "p", calls(steps), calls(reference_steps), 0, [], CATALOGUE)
 
 
@@ -167,10 +191,10 @@ def test_a_trajectory_says_where_it_leaves_the_reference_and_how():
 def test_a_check_can_declare_what_its_failure_means():
     check = CheckSpec("finite-difference", 1, ("c",), failure_means="halved")
     spec = FunctionSpec("g", "m", ("z",), (check,))
-    observed = {"status": "ok", "calls": [{"result": _tensor([1.0, 5.0])}]}
-    expected = {"status": "ok", "calls": [{"finite_difference": {"central": _tensor([2.0, 3.0])}}]}
+    observed = _observation({"result": _tensor([1.0, 5.0])})
+    expected = _observation({"finite_difference": _differences(_tensor([2.0, 3.0]))}, trusted=True)
     assert measured.diagnose(spec, check, "p", observed, expected, 0, [], CATALOGUE).mistake == "halved"
-    raised = {"status": "ok", "calls": [{"error": {"type": "NotImplementedError", "message": "", "traceback": ""}}]}
+    raised = _observation({"error": {"type": "NotImplementedError", "message": "", "traceback": ""}})
     assert measured.diagnose(spec, check, "p", raised, expected, 0, [], CATALOGUE).mistake is None
 
 
@@ -201,9 +225,9 @@ def test_measuring_never_raises(got, wanted, kind, call):
     check = CheckSpec(kind, 1, ("c",), ("summed",))
     spec = FunctionSpec("f", "m", ("a", "b"), (check,), returns=("x", "y"), samples=0)
     mine, theirs = encoded(got), encoded(wanted)
-    observed = {"status": "ok", "calls": [{"result": mine, "inputs": {"args": [mine, theirs], "kwargs": {}},
-                                           "inputs_after": {"args": [theirs], "kwargs": {}}}] * 2}
-    expected = {"status": "ok", "calls": [{"result": theirs, "finite_difference": {"central": theirs}}] * 2}
-    alternatives = [("broadcast-shape", {"p": {"status": "ok", "transform": "column-0", "calls": [{"result": mine}]}})]
+    observed = _observation(*[{"result": mine, "inputs": {"args": [mine, theirs], "kwargs": {}},
+                               "inputs_after": {"args": [theirs], "kwargs": {}}}] * 2)
+    expected = _observation(*[{"result": theirs, "finite_difference": _differences(theirs)}] * 2, trusted=True)
+    alternatives = [("broadcast-shape", {"p": _observation({"result": mine}, trusted=True, transform="column-0")})]
     finding = measured.diagnose(spec, check, "p", observed, expected, call, alternatives, CATALOGUE)
     assert isinstance(finding.lines, list) and (finding.mistake is None or finding.mistake in CATALOGUE)

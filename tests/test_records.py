@@ -1,5 +1,5 @@
-"""The boundary: whatever a student's process sends as an observation, ``grader.records`` reads it or raises
-``Malformed``, nothing else; what the harness really writes always reads."""
+"""The boundary: whatever a student's process sends as an observation, ``grader.records`` reads it into typed
+records or raises ``Malformed``, nothing else; what the harness really writes always reads."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import records
+from grader import answer_key, engine, records
 from grader.plan import kind_of
-from grader.protocol import Malformed, ProbeKind
+from grader.protocol import Malformed, Probe, ProbeKind
 
 huge = st.integers(min_value=10**300, max_value=10**400) | st.integers(max_value=-(10**300), min_value=-(10**400))
 scalars = (st.none() | st.booleans() | st.integers() | huge | st.floats(allow_nan=True, allow_infinity=True)
@@ -29,7 +29,7 @@ json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st
 @given(data=json_like, kind=st.sampled_from(list(ProbeKind)), trusted=st.booleans())
 def test_any_record_reads_or_is_malformed_nothing_else(data, kind, trusted):
     try:
-        records.observation(data, kind, trusted=trusted)
+        records.Observation.from_json(data, kind, trusted=trusted)
     except Malformed:
         pass
 
@@ -75,16 +75,43 @@ def test_a_call_that_reports_an_impossible_time_is_malformed(seconds):
             "inputs": {"args": [], "kwargs": {}}, "inputs_after": {"args": [], "kwargs": {}},
             "parameters_kept": [], "changed": []}
     with pytest.raises(Malformed):
-        records.call(call, ProbeKind.CALL)
-    assert records.call({**call, "seconds": 0.25}, ProbeKind.CALL)["seconds"] == 0.25
+        records.CallRecord.from_json(call, ProbeKind.CALL)
+    assert records.CallRecord.from_json({**call, "seconds": 0.25}, ProbeKind.CALL).seconds == 0.25
 
 
-def test_the_references_real_observations_read(reference_evidence):
-    for key, observation in reference_evidence.reference.items():
-        assert records.observation(copy.deepcopy(observation), kind_of(key), trusted=True) == observation
+def test_what_does_not_read_is_a_malformed_observation_with_its_reason():
+    probe = Probe("f:call:c", "f", ProbeKind.CALL, "c")
+    sent = {probe.id: {"status": "ok", "calls": [{"seconds": 10**400}]},
+            "f:call:not-asked": {"status": "ok", "calls": []}}
+    malformed = records.Observation("malformed", reason="a call's time is not a time")
+    assert engine.read_observations(sent, [probe]) == {probe.id: malformed}
+
+
+def test_the_references_real_observations_read(reference_run):
+    sent, read = reference_run
+    assert sent and sent.keys() == read.keys()
+    for key, observation in sent.items():
+        record = records.Observation.from_json(copy.deepcopy(observation), kind_of(key), trusted=True)
+        assert record == read[key] and record.status == observation["status"]
+        written = observation.get("calls", [])
+        assert len(record.calls) == len(written)
+        for call, fields in zip(record.calls, written):
+            assert (call.label, call.output, call.seconds) == (fields["label"], fields["output"], fields["seconds"])
+            assert (call.error is None) == ("error" not in fields)
+            if kind_of(key) != ProbeKind.DIFFERENTIABLE:
+                assert call.result == fields.get("result")
+            if "inputs_after" in fields:
+                assert list(call.inputs_after.args) == fields["inputs_after"]["args"]
+
+
+def test_an_answer_keys_slim_records_read(reference_run):
+    sent, _ = reference_run
+    for key, observation in answer_key._slim(sent).items():
+        record = records.Observation.from_json(observation, kind_of(key), trusted=True, slim=True)
+        assert all(call.inputs is None and call.label == "" for call in record.calls)
 
 
 @pytest.fixture(scope="module")
-def reference_evidence(course):
-    from grader.reference import compute_reference
-    return compute_reference(course, 5)
+def reference_run(course):
+    from grader.reference import run_trusted
+    return run_trusted(course, 5)
