@@ -106,15 +106,16 @@ def trajectories(specs: list[FunctionSpec], observations: dict[str, Observation]
         if mine is None or theirs is None or mine.status != "ok":
             continue
         first = theirs.calls[0].result if theirs.calls else None
-        found[spec.name] = {"labels": [call.label for call in theirs.calls],
-                            "parameters": number_names(first, item_names=spec.returns),
-                            "got": [_finite(numbers(call.result)) for call in mine.calls],
-                            "expected": [_finite(numbers(call.result)) for call in theirs.calls]}
+        found[spec.name] = {"labels": [call.label for call in theirs.calls][:PLOTTED_CALLS],
+                            "parameters": number_names(first, item_names=spec.returns)[:PLOTTED_NUMBERS],
+                            "got": [_finite(numbers(call.result)) for call in mine.calls[:PLOTTED_CALLS]],
+                            "expected": [_finite(numbers(call.result)) for call in theirs.calls[:PLOTTED_CALLS]]}
     return found
 
 
 PLOTTED_LIMIT = 1e100  # a parameter beyond this is drawn as off the chart, like an infinity
+PLOTTED_NUMBERS, PLOTTED_CALLS = 64, 16  # what a trajectory keeps: the report draws no more, and records stay small
 
 
 def _finite(values: list[float]) -> list[float | None]:
-    return [v if math.isfinite(v) and abs(v) <= PLOTTED_LIMIT else None for v in values]
+    return [v if math.isfinite(v) and abs(v) <= PLOTTED_LIMIT else None for v in values[:PLOTTED_NUMBERS]]
