@@ -55,6 +55,10 @@ BUILT_IN: dict[str, Mistake] = {
     "scaled-step": Mistake("each training update is the right update times a constant factor (the feedback says which)",
                            "update with p -= learning_rate * gradient: the learning rate you are given, the "
                            "gradient of the mean loss, and a minus sign"),
+    "no-update": Mistake("the parameters did not move: the update never reached the tensors that were passed in",
+                         "the usual causes: emptying the gradients (zero_grad, p.grad = None) between backward() and "
+                         "the step; training a copy of the parameters (a clone, a new tensor, a new model); updating "
+                         "a detached tensor, or the .data of a copy, instead of the parameter itself"),
     "accumulated-steps": Mistake("each training update is the right one plus the previous update: the gradients "
                                  "are never emptied between steps",
                                  "empty the gradients every step (p.grad = None, or optimizer.zero_grad())"),

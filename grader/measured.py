@@ -302,7 +302,7 @@ def _step(context: Context, where: str, step: np.ndarray, right_step: np.ndarray
     if scale == 0.0:
         return Finding([f"measured: {where}"])
     if float(np.max(np.abs(step))) <= 1e-6 * scale:
-        return Finding([f"measured: {where}: the parameters did not move"], _factor_mistake(context, 0.0, True) or "scaled-step")
+        return Finding([f"measured: {where}: the parameters did not move"], _factor_mistake(context, 0.0, True) or "no-update")
     if previous_step is not None and np.allclose(step, right_step + previous_step, rtol=FACTOR_RTOL, atol=1e-6 * scale):
         declared = next((m for m in _function_mistakes(context) if getattr(context.catalogue.get(m), "accumulated_steps", False)), None)
         return Finding([f"measured: {where}: its step is the reference's step plus the previous step"],

@@ -183,6 +183,7 @@ def test_a_trajectory_says_where_it_leaves_the_reference_and_how():
     assert _trajectory(times(-1), right).mistake == "ascent"
     assert _trajectory(times(-1), right, ()).mistake == "scaled-step"  # not declared: the engine's name
     assert _trajectory(times(0), right).lines[0].endswith("the parameters did not move")
+    assert _trajectory(times(0), right, ()).mistake == "no-update"  # no factor 0 declared: never a scaled step
     accumulated = _trajectory([(-0.5, 0.2), (-0.75, 0.5), (-0.875, 0.6)], right)
     assert accumulated.mistake == "accumulated" and "at the call e=2" in accumulated.lines[0]
     assert _trajectory([(-0.5, 0.2), (-0.3, 0.1), (-0.1, 0.1)], right).mistake is None
