@@ -18,7 +18,7 @@ from pathlib import Path
 from grader import tamper
 from grader.assignment import Assignment
 from grader.class_summary import Tally
-from grader.reporters import terminal
+from grader.reporters import terminal, workflow_commands
 from grader.results import SubmissionResult
 from grader.textsafe import csv_cell
 
@@ -71,7 +71,7 @@ class Gradebook:
         record = student_record(student, result, self.assignment.max_score)
         self._count(record)
         feedback_file(self.out, student).write_text(terminal.render(result, markdown=True), encoding="utf-8")
-        self._lines.write(json.dumps(record) + "\n")
+        self._lines.write(_json(record) + "\n")
         self._lines.flush()
         os.fsync(self._lines.fileno())
         self._csv.writerow(row(record, self.functions))
@@ -90,6 +90,11 @@ class Gradebook:
         rewrite_sorted(self.out, self.functions)
 
 
+def _json(document: object, indent: int | None = None) -> str:
+    """JSON for an output file: the same values read back, but no `::` or `##[` a CI log would obey."""
+    return workflow_commands.neutralise(json.dumps(document, indent=indent), "json")
+
+
 def header(functions: list[str]) -> list[str]:
     """The CSV header: id, total, max, then one column per function, then the tamper scan's flags."""
     return cells(["id", "total", "max", *functions, "flags"])
@@ -102,8 +107,8 @@ def row(record: dict, functions: list[str]) -> list[str]:
 
 
 def cells(values: list) -> list[str]:
-    """A CSV row's cells: a number written as one (``%g``), any other value as text that a spreadsheet
-    cannot take for a formula (``textsafe.csv_cell``). Pass numbers as numbers, text as text."""
+    """A CSV row's cells: a number written as one (``%g``), any other value as one line of text that
+    neither a spreadsheet nor a CI runner acts on (``textsafe.csv_cell``). Pass numbers as numbers, text as text."""
     return [f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else csv_cell(str(value))
             for value in values]
 
@@ -113,13 +118,13 @@ def write_all(out: Path, records: dict[str, dict], functions: list[str]) -> None
     (``results.jsonl`` replaced atomically: a merged folder can be reported, resumed or merged again)."""
     ordered = [records[key] for key in sorted(records)]
     staged = out / f"{RESULTS_LINES}.tmp"
-    staged.write_text("".join(json.dumps(record) + "\n" for record in ordered), encoding="utf-8")
+    staged.write_text("".join(_json(record) + "\n" for record in ordered), encoding="utf-8")
     os.replace(staged, out / RESULTS_LINES)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header(functions))
         writer.writerows(row(record, functions) for record in ordered)
-    (out / "results.json").write_text(json.dumps({"students": ordered}, indent=1), encoding="utf-8")
+    (out / "results.json").write_text(_json({"students": ordered}, indent=1), encoding="utf-8")
 
 
 def rewrite_sorted(out: Path, functions: list[str]) -> None:
@@ -174,7 +179,7 @@ def load(out: Path) -> dict[str, dict]:
 
 def write_summary(out: Path, summary: dict) -> None:
     """Keep the class summary (``grade --format json``'s document) beside the gradebook."""
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    (out / SUMMARY_FILE).write_text(_json(summary, indent=1), encoding="utf-8")
 
 
 def saved_findings(folders: list[Path]) -> tuple[list[str], list[dict]]:

@@ -26,7 +26,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.notebook import _PYTHON_CELL_MAGICS, _SHELL_OR_MAGIC
+from grader.notebook import _PYTHON_CELL_MAGICS, without_magics
 
 FRESH_BINDINGS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 
@@ -81,10 +81,7 @@ def cell_python(text: str) -> str | None:
         if lines[0].split()[0] not in _PYTHON_CELL_MAGICS:
             return None
         lines[0] = ""
-    for index, line in enumerate(lines):
-        if _SHELL_OR_MAGIC.match(line):
-            lines[index] = f"{line[: len(line) - len(line.lstrip())]}pass  # skipped: {line.strip()[:60]}"
-    python = "\n".join(lines)
+    python = "\n".join(without_magics(lines))
     try:
         _parse(python)
     except (SyntaxError, ValueError):

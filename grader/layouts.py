@@ -2,7 +2,8 @@
 
 - plain: ``<student>/``, ``<student>.py``, ``<student>.ipynb`` or ``<student>.zip``;
 - GitHub Classroom: ``<assignment>-<username>/`` (one common prefix);
-- nbgrader: ``submitted/<student>/<assignment>/``;
+- nbgrader: ``submitted/<student>/<assignment>/``, in a course folder holding nothing but nbgrader's own
+  entries (elsewhere ``submitted/`` is a student's folder like any other);
 - Canvas "Download Submissions": loose files ``<lastfirst>_[LATE_]<userid>_<attachmentid>_<name>``
   (resubmissions get ``-1``, ``-2`` before the extension);
 - Moodle "Download all submissions": ``<Full Name>_<id>_assignsubmission_file_/`` folders, or loose
@@ -12,7 +13,7 @@ A ``.zip`` (the whole download or one student's entry) is extracted safely first
 member: a member that cannot be extracted (unsafe, encrypted, corrupt, an unsupported compression,
 a name that cannot be a file) is skipped, and the reason goes to the student it belongs to. Anything
 not recognised is listed with the reason, never silently skipped, and no student's odd entry stops
-the others from being found.
+the others from being found. Two entries with one id are both listed, and neither is graded.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _UTF8_NAME = 0x800  # general purpose flag: the member's name is UTF-8
 _CANVAS = re.compile(r"^(?P<name>[a-z]+)_(?:LATE_)?(?P<user>\d+)_(?P<attachment>\d+)_(?P<file>.+)$")
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<user>\d+)_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
 _RESUBMISSION = re.compile(r"-\d+$")
+_NBGRADER_ENTRIES = {"submitted", "source", "release", "autograded", "feedback", "gradebook.db", "nbgrader_config.py"}
 
 
 @dataclass
@@ -254,7 +256,7 @@ def _discover(root: Path, scratch: Path, found: Discovery) -> None:
             found.unreadable = str(error)
             return
         root = _single_folder(extracted)
-    if (root / "submitted").is_dir():
+    if _is_nbgrader_course(root):
         _nbgrader(root / "submitted", found)
     elif root.name == "submitted":
         _nbgrader(root, found)
@@ -330,6 +332,15 @@ def _single_folder(folder: Path) -> Path:
     """The folder inside, when an archive wraps everything in one folder."""
     inner = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
     return inner[0] if len(inner) == 1 and inner[0].is_dir() and not inner[0].is_symlink() else folder
+
+
+def _is_nbgrader_course(root: Path) -> bool:
+    """Whether ``root`` is an nbgrader course folder: a real ``submitted`` folder beside nothing but
+    nbgrader's own entries (a student's folder named ``submitted`` in a class download is not one)."""
+    submitted = root / "submitted"
+    if not submitted.is_dir() or submitted.is_symlink():
+        return False
+    return all(p.name in _NBGRADER_ENTRIES for p in root.iterdir() if not p.name.startswith((".", "__MACOSX")))
 
 
 def _nbgrader(submitted: Path, found: Discovery) -> None:
@@ -412,13 +423,14 @@ def _slug(text: str) -> str:
 
 
 def _reject_duplicates(found: Discovery) -> None:
-    seen: dict[str, Entry] = {}
-    kept = []
+    """Grade no entry whose id another entry also has: which one is the student's cannot be told (a folder
+    ``alice/`` beside ``alice.py``, a plain folder named like an LMS id), so each such id is listed instead."""
+    claims: dict[str, list[Entry]] = defaultdict(list)
     for entry in found.entries:
-        if entry.student in seen:
-            found.unrecognised.append(f"{entry.path.name}: a second submission for {entry.student}; graded the first "
-                                      f"({seen[entry.student].path.name})")
-            continue
-        seen[entry.student] = entry
-        kept.append(entry)
-    found.entries = kept
+        claims[entry.student].append(entry)
+    for student, entries in claims.items():
+        if len(entries) > 1:
+            shown = ", ".join(f"{entry.path.name} ({entry.layout})" for entry in entries)
+            found.unrecognised.append(f"{shown}: {len(entries)} submissions for the id {student}; none graded "
+                                      "(keep only the student's own)")
+    found.entries = [entry for entry in found.entries if len(claims[entry.student]) == 1]

@@ -2,25 +2,38 @@
 
 The result says where each contract function is defined (file and line, found with ``ast``),
 which files could not be read or parsed and why, and stages the code as plain modules in a
-folder that the process running it can see.
+folder that the process running it can see. What is read is capped per file and per submission
+(bytes, Python tokens counted before parsing, files), so that no submission can make the grading
+process slow or large; a file past a cap is named with the reason.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import os
 import re
 import shutil
 import time
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import pyparse
 from grader.notebook import ConvertedNotebook, NotebookError, convert
 
-MAX_FILE_BYTES = 2 * 2**20  # a .py file, or the code cells of a notebook
-MAX_NOTEBOOK_BYTES = 64 * 2**20  # notebooks carry outputs (plots, logs)
+# What the grading process reads of a submission (see ``load``). Python's tokenize takes up to 0.35 s and
+# 380 MB per MiB of code (a string of escapes), json up to 0.11 s and 25 MB per MiB of notebook (empty
+# lists), and the parser about 1 KB per token, kept while the submission is graded. An exercise file
+# holds a few thousand tokens.
+MAX_FILE_BYTES = 512 * 2**10  # a .py file, or the code cells of a notebook
+MAX_FILE_TOKENS = 100_000
+MAX_NOTEBOOK_BYTES = 8 * 2**20  # notebooks carry outputs (plots, logs)
+MAX_FILES = 200
+MAX_SUBMISSION_BYTES = 16 * 2**20  # the files read, notebooks whole
+MAX_SUBMISSION_CODE = 4 * 2**20  # their Python text
+MAX_SUBMISSION_TOKENS = 200_000
 IGNORED_FOLDERS = {"__pycache__", ".ipynb_checkpoints", ".git", ".venv", "venv", "site-packages", "node_modules"}
 MAX_MODULE_BYTES = 120  # a staged module's name, within the 255 bytes a file name may have
 
@@ -133,18 +146,26 @@ def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | 
 
     A name defined in several files is taken from the module the exercise names for it (``modules``:
     name -> module, ``layers`` for ``layers.py``), else from the first file (shallowest, then by name).
+    Files are read in that order until the submission's budget (``MAX_FILES``, ``MAX_SUBMISSION_BYTES``,
+    ``MAX_SUBMISSION_CODE``, ``MAX_SUBMISSION_TOKENS``) is spent: the file that does not fit and every one
+    after it are not read, and one problem names them.
     """
     stage.mkdir(parents=True, exist_ok=True)
     files: list[SourceFile] = []
     taken: set[str] = set()
-    for path in sorted(discover(root), key=lambda p: (len(p.parts), str(p))):
+    budget = _Budget()
+    paths = sorted(discover(root), key=lambda p: (len(p.parts), str(p)))
+    for index, path in enumerate(paths):
         module = module_name(path)
         if module in taken:
             continue
         taken.add(module)
         source = SourceFile(path, module)
         files.append(source)
-        text = _read(source)
+        text = _read(source, budget)
+        if budget.spent:
+            source.problem = _not_read(paths[index:], budget.spent)
+            break
         if text is None:
             continue
         try:
@@ -160,32 +181,98 @@ def load(root: Path, contract: set[str], stage: Path, modules: dict[str, str] | 
                       {name: found for name, found in every.items() if len({d.source.path for d in found}) > 1})
 
 
-def _read(source: SourceFile) -> str | None:
-    """The file's Python text, or None with ``source.problem`` set."""
+@dataclass
+class _Budget:
+    """What is left to read of one submission; ``spent`` says why the file at hand does not fit."""
+
+    files: int = MAX_FILES
+    size: int = MAX_SUBMISSION_BYTES
+    code: int = MAX_SUBMISSION_CODE
+    tokens: int = MAX_SUBMISSION_TOKENS
+    spent: str = ""
+
+    def spend(self, what: str, amount: int, shown: str) -> bool:
+        """Take ``amount`` of ``what``; False, with ``spent`` set, when less than that was left."""
+        left = getattr(self, what) - amount
+        setattr(self, what, left)
+        if left < 0:
+            self.spent = f"grading reads {shown} of a submission, and no more"
+        return left >= 0
+
+
+def _not_read(paths: list[Path], why: str) -> str:
+    """The problem of the files left unread when the submission's budget is spent."""
+    named = ", ".join(path.name for path in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return f"{named}: not read: {why}"
+
+
+def _size(size: int) -> str:
+    """``8 MiB``, ``512 KiB``."""
+    return f"{size // 2**20} MiB" if size % 2**20 == 0 else f"{size // 2**10} KiB"
+
+
+def _read(source: SourceFile, budget: _Budget) -> str | None:
+    """The file's Python text, or None with ``source.problem`` set (or ``budget.spent``, when it does not
+    fit in what is left of the submission's budget)."""
+    name = source.path.name
     try:
         limit = MAX_NOTEBOOK_BYTES if source.path.suffix == ".ipynb" else MAX_FILE_BYTES
-        if source.path.stat().st_size > limit:
-            source.problem = f"{source.path.name} is larger than {limit // 2**20} MiB; not read"
+        size = source.path.stat().st_size
+        if not budget.spend("files", 1, f"{MAX_FILES} Python files and notebooks"):
+            return None
+        if size > limit:
+            cleared = " (clear its outputs and save it again)" if source.path.suffix == ".ipynb" else ""
+            source.problem = f"{name} is larger than {_size(limit)}; not read{cleared}"
+            return None
+        if not budget.spend("size", size, f"{_size(MAX_SUBMISSION_BYTES)} of files"):
             return None
         if source.path.suffix == ".ipynb":
-            source.notebook = convert(source.path)
-            if len(source.notebook.source.encode("utf-8")) > MAX_FILE_BYTES:
-                source.problem = (f"{source.path.name}: its code cells hold more than {MAX_FILE_BYTES // 2**20} MiB "
-                                  "of text; not read")
+            source.notebook = convert(source.path, MAX_FILE_BYTES)
+            text = source.notebook.source
+        else:
+            raw = source.path.read_bytes()
+            if b"\x00" in raw:
+                source.problem = f"{name} is a binary file, not Python source"
                 return None
-            return source.notebook.source
-        raw = source.path.read_bytes()
-        if b"\x00" in raw:
-            source.problem = f"{source.path.name} is a binary file, not Python source"
-            return None
-        return raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is not code
+            text = raw.decode("utf-8-sig")  # a byte order mark, as some Windows editors write, is not code
     except NotebookError as error:
         source.problem = str(error)
+        return None
     except UnicodeDecodeError as error:
-        source.problem = f"{source.path.name} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        source.problem = f"{name} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        return None
     except OSError as error:
-        source.problem = f"{source.path.name} cannot be read: {error.strerror}"
-    return None
+        source.problem = f"{name} cannot be read: {error.strerror}"
+        return None
+    if not budget.spend("code", len(text.encode("utf-8")), f"{_size(MAX_SUBMISSION_CODE)} of Python code"):
+        return None
+    tokens = count_tokens(text, min(MAX_FILE_TOKENS, budget.tokens))
+    if tokens > MAX_FILE_TOKENS:
+        budget.tokens -= tokens  # counting them was work too
+        source.problem = (f"{name} holds more than {MAX_FILE_TOKENS:,} Python tokens (names, numbers, operators), "
+                          "far more than any exercise needs; not read")
+        return None
+    return text if budget.spend("tokens", tokens, f"{MAX_SUBMISSION_TOKENS:,} Python tokens") else None
+
+
+def count_tokens(text: str, cap: int) -> int:
+    """How many tokens Python's tokenizer finds in ``text``, counted up to ``cap + 1`` at most.
+
+    Before Python 3.12 an f-string is one token, but each ``{`` in it is parsed as an expression (a few
+    tokens from 3.12 on, and slower than that): it counts 4. Text the tokenizer stops on is counted up to
+    there; the parser then names its error.
+    """
+    count = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            count += 1
+            if token.type == tokenize.STRING and "f" in token.string[: token.string.find(token.string[-1])].lower():
+                count += 4 * token.string.count("{")
+            if count > cap:
+                return cap + 1
+    except (tokenize.TokenError, SyntaxError):  # SyntaxError: IndentationError and, from 3.12, the tokenizer's own
+        pass
+    return count
 
 
 def _definitions(files: list[SourceFile], contract: set[str]) -> dict[str, list[Definition]]:

@@ -4,13 +4,16 @@ Student ids (folder and file names), exception messages, printed output and hint
 terminal, Markdown feedback, the gradebook and JUnit files. Here each output gets the form of
 that text that cannot act on it: control characters shown as visible escapes (a terminal never
 receives an ESC from a student), a one-line field kept on one line, a Markdown fence the text
-cannot close, a spreadsheet cell that cannot start a formula, and text that XML 1.0 accepts.
+cannot close, a spreadsheet cell that cannot start a formula or a workflow command, and text that
+XML 1.0 accepts.
 Honest text passes through unchanged.
 """
 
 from __future__ import annotations
 
 import re
+
+from grader.reporters.workflow_commands import neutralise
 
 # C0 controls but newline and tab, DEL, C1 controls, and surrogates (a Python str holds one only
 # when it is lone, e.g. an undecodable byte of a file name).
@@ -44,9 +47,10 @@ def fence(text: str) -> str:
 
 
 def csv_cell(text: str) -> str:
-    """A spreadsheet cell showing ``text`` as text: control characters escaped, and a leading
-    quote when it would start with a formula character (OWASP's advice on CSV injection)."""
-    shown = visible(text)
+    """A spreadsheet cell showing ``text`` as text: on one line (``one_line``), forming no workflow
+    command (``workflow_commands.neutralise``: a CI step may print the file), and with a leading quote
+    when it would start with a formula character (OWASP's advice on CSV injection)."""
+    shown = neutralise(one_line(text))
     return f"'{shown}" if shown.startswith(FORMULA_STARTS) else shown
 
 

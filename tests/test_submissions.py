@@ -203,12 +203,16 @@ def test_notebook_with_huge_outputs_grades(session, course, tmp_path):
         text = (course.solutions / f"{name}.py").read_text()
         cell = nbformat.v4.new_code_cell("\n".join(line for line in text.splitlines()
                                                    if not line.startswith(("from neuron import", "from backprop import"))))
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 5_000_000)]
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 1_500_000)]
         notebook.cells.append(cell)
     path = tmp_path / "big.ipynb"
     nbformat.write(notebook, str(path))
-    assert path.stat().st_size > 20_000_000
+    assert 6_000_000 < path.stat().st_size <= submission.MAX_NOTEBOOK_BYTES
     assert session.grade(path).score == course.max_score
+    notebook.cells[0].outputs[0].text = "y" * submission.MAX_NOTEBOOK_BYTES
+    nbformat.write(notebook, str(path))
+    assert all(t.status == "error" and "big.ipynb is larger than 8 MiB; not read (clear its outputs and save it again)"
+               in t.message for t in session.grade(path).tests)
 
 
 def test_watch_regrades_after_an_edit(course, tmp_path):

@@ -2,7 +2,7 @@
 output folder (no network: figures are inline SVG, the little script and style are inline).
 
 Everything that comes from students (ids, messages, captured output, feedback) is escaped, its
-control characters made visible.
+control characters made visible, and no line of the file forms a GitHub Actions workflow command.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from grader import class_summary, gradebook, tamper
 from grader.assignment import Assignment
 from grader.reporters import graph_figure, plots
+from grader.reporters.workflow_commands import neutralise
 from grader.results import PASS, Flag
 from grader.textsafe import visible
 
@@ -58,10 +59,11 @@ def render(records: dict[str, dict], summary: class_summary.Summary, assignment:
             "<h2>Feedback per student</h2>",
             *(_student(records[student], anchors[student], feedback.get(student)) for student in students)]
     title = f"autograde: {assignment.name}"
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><main><h1 id=\"top\">{escape(title)}</h1>"
-            + "\n".join(part for part in body if part) + f"</main><script>{SORT_SCRIPT}</script></body></html>\n")
+    document = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
+                f"<style>{STYLE}</style></head><body><main><h1 id=\"top\">{escape(title)}</h1>"
+                + "\n".join(part for part in body if part) + f"</main><script>{SORT_SCRIPT}</script></body></html>\n")
+    return neutralise(document, "xml")  # character references: the page reads the same (style and script have no "::" line)
 
 
 def _overview(summary: class_summary.Summary, records: dict[str, dict], run: dict) -> str:

@@ -121,7 +121,7 @@ MEMBER_REASONS = {
     "zlib error": "zlib.py: not extracted from the zip: it is corrupt or cannot be decompressed (Error -3",
     "truncated": "cut.py: not extracted from the zip: it is corrupt or cannot be decompressed (Bad CRC-32",
     "deep": "d/deep.py: not extracted from the zip: its path is nested more than 64 folders deep",
-    "bomb": "bomb.py: not extracted from the zip: it is larger than 64 MiB, more than grading reads of any file",
+    "bomb": "bomb.py: not extracted from the zip: it is larger than 8 MiB, more than grading reads of any file",
 }
 
 

@@ -23,7 +23,7 @@ from grader import gradebook, textsafe
 from grader.class_summary import Summary
 from grader.cli import main
 from grader.clusters import Cluster
-from grader.reporters import classroom, github, gradescope, json_report, junit, terminal
+from grader.reporters import classroom, github, gradescope, json_report, junit, terminal, workflow_commands
 from grader.reporters import html as html_report
 from grader.reporters import summary as summary_report
 from grader.results import FAIL, NOT_IMPLEMENTED, PASS, SubmissionResult
@@ -118,12 +118,14 @@ def test_numbers_stay_numbers_and_every_text_cell_is_neutralised():
 
 @settings(max_examples=300, deadline=None)
 @given(ANY_TEXT)
-def test_no_csv_cell_starts_a_formula(student):
+def test_no_csv_cell_starts_a_formula_or_a_line(student):
     line = io.StringIO()
     csv.writer(line).writerow(gradebook.row({"id": student, "score": 1.0, "max_score": 2.0, "functions": {}}, ["f"]))
+    assert line.getvalue().count("\n") == 1 and forged_commands(line.getvalue()) == []  # one line, no workflow command
     cell = next(csv.reader(io.StringIO(line.getvalue())))[0]
     assert not cell.startswith(FORMULA_STARTS + textsafe.FORMULA_STARTS)
-    assert cell in (textsafe.visible(student), "'" + textsafe.visible(student))  # the id is all there, only made visible
+    shown = workflow_commands.neutralise(textsafe.one_line(student))
+    assert cell in (shown, "'" + shown)  # the id is all there, only made visible
 
 
 # Markdown: an exception message that closes the code fence and forges headings
@@ -314,7 +316,7 @@ def test_grade_with_long_formula_and_command_ids(course, tmp_path):
         assert len(path.name.encode()) <= 255 and path.read_text(encoding="utf-8").startswith("# autograde")
     assert gradebook.feedback_file(out, long_id) != gradebook.feedback_file(out, "x" * 253)
     rows = {row[0]: row for row in _csv_rows(out / "grades.csv")}
-    assert set(rows) == {"id", long_id, "'=1+2", FORGED, "zed", "odd\\udcff\\x1b[31mname"}
+    assert set(rows) == {"id", long_id, "'=1+2", "\\" + FORGED, "zed", "odd\\udcff\\x1b[31mname"}
     assert float(rows["'=1+2"][1]) < course.max_score == float(rows[long_id][1])
     assert "4 students return exactly the same wrong loss_fn" in graded.stdout  # the forged id is in the cluster
     assert FORGED in graded.stdout and forged_commands(graded.stdout) == [] and not CONTROL.search(graded.stdout)
