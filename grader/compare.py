@@ -128,7 +128,7 @@ def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple
     if isinstance(expected, dict) and expected.get("type") in ("tuple", "list"):
         if not (isinstance(got, dict) and got.get("type") in ("tuple", "list")):
             return Mismatch(where, f"not a {expected['type']}", show(got), show(expected))
-        if got["length"] != expected["length"]:
+        if got["length"] != expected["length"] or len(got["items"]) != len(expected["items"]):
             return Mismatch(where, f"{got['length']} items instead of {expected['length']}", show(got), show(expected))
         for index, (item, wanted) in enumerate(zip(got["items"], expected["items"])):
             mismatch = compare(item, wanted, rtol, atol, attributes, f"{where}[{index}]", nan_equal)

@@ -30,6 +30,7 @@ TENSOR_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "complex
                            "qint32", "quint4x2"})
 MAX_DEPTH = 16  # the encoder nests 6 containers; tensors, modules and their grads add a few levels
 MAX_TEXT = 1_000_000  # the harness cuts what it writes far below this; a record past it was not the harness's
+MAX_ITEMS = 1_000  # the encoder's: a longer tuple or list sends its first items and its length
 MAX_ELEMENTS = 100_000  # the encoder's: a tensor with more sends a summary instead of its values
 MAX_NODES = 2_000_000  # values and containers in one observation
 MAX_SECONDS = 86_400.0  # no call of a probe runs for a day: its function's time limit stops it long before
@@ -293,8 +294,8 @@ def value(data: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
     if kind in ("tuple", "list"):
         _only(data, {"type", "items", "length"}, required=True)
         items = data["items"]
-        _require(isinstance(items, list) and _is_index(data["length"]) and data["length"] >= len(items),
-                 "a sequence's items and length disagree")
+        _require(isinstance(items, list) and _is_index(data["length"]) and len(items) == min(data["length"], MAX_ITEMS),
+                 "a sequence's items and length disagree")  # the encoder sends every item, up to MAX_ITEMS
         for item in items:
             value(item, budget, depth + 1)
         return data

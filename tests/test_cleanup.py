@@ -35,3 +35,17 @@ def test_links_out_of_the_folder_are_removed_not_followed(tmp_path):
     (folder / "file-link").symlink_to(outside / "keep.txt")
     cleanup.remove(str(folder))
     assert not folder.exists() and (outside / "keep.txt").read_text() == "the instructor's"
+
+
+def test_past_its_time_cleanup_gives_up_and_says_so(tmp_path):
+    """Millions of files must not hold a worker: past its time the walk stops (the worker then retires)."""
+    folder = tmp_path / "left"
+    folder.mkdir()
+    for index in range(100):
+        (folder / f"file{index}").touch()
+    try:
+        cleanup.empty(str(folder), seconds=0.0)
+    except cleanup.CleanupFailed as failure:
+        assert "in time" in str(failure)
+    else:
+        raise AssertionError("an empty() past its time went on")

@@ -115,3 +115,11 @@ def test_an_answer_keys_slim_records_read(reference_run):
 def reference_run(course):
     from grader.reference import run_trusted
     return run_trusted(course, 5)
+
+
+def test_a_sequence_that_sends_fewer_items_than_its_length_is_malformed():
+    """Found by the third adversarial review: a tuple record of length 3 with no items compared nothing, and
+    passed where the reference returned three tensors."""
+    with pytest.raises(Malformed):
+        records.value({"type": "tuple", "items": [], "length": 3})
+    assert records.value({"type": "list", "items": [1.0] * 1_000, "length": 5_000})["length"] == 5_000

@@ -9,7 +9,9 @@ is never entered, and the folders that hold it stay.
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 from dataclasses import dataclass
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -21,49 +23,44 @@ class CleanupFailed(OSError):
 
 @dataclass
 class _Level:
-    """A folder entered: its name in the folder above, and whether it holds something that stays."""
+    """A folder entered: its name in the folder above, the folders inside it still to empty, and whether it
+    holds something that stays."""
 
     name: str
+    pending: list[str]
     holds_kept: bool = False
 
 
-def empty(path: str) -> None:
+def empty(path: str, seconds: float = 60.0) -> None:
     """Remove everything inside the folder ``path`` (the folder itself stays), except other file systems
-    mounted inside it."""
+    mounted inside it. Each folder is read once: its files go at once, its folders one after the other.
+    ``CleanupFailed`` past ``seconds`` (millions of files: the caller gives up on this folder)."""
+    deadline = time.monotonic() + seconds
     folder = os.open(path, _FOLDER)
     device = os.fstat(folder).st_dev
-    kept: set[tuple[int, int]] = set()  # what stays: mount points, and the folders that hold them
     above: list[_Level] = []  # the folders entered, innermost last
-    holds_kept = False
     try:
+        level = _Level("", *_sweep(folder, device, deadline))
         while True:
-            entry = _first_entry(folder, kept)
-            if entry is None:
-                if not above:
-                    return
-                level = above.pop()
-                parent = os.open("..", _FOLDER, dir_fd=folder)
-                here = os.fstat(folder)
-                os.close(folder)
-                folder = parent
-                if holds_kept:
-                    kept.add((here.st_dev, here.st_ino))
-                else:
-                    os.rmdir(level.name, dir_fd=folder)
-                holds_kept = level.holds_kept or holds_kept
-                continue
-            name, is_folder, key = entry
-            if key[0] != device:
-                kept.add(key)
-                holds_kept = True
-            elif not is_folder:
-                os.unlink(name, dir_fd=folder)
-            else:
+            if level.pending:
+                name = level.pending.pop()
                 inner = _enter(name, folder)
                 os.close(folder)
                 folder = inner
-                above.append(_Level(name, holds_kept))
-                holds_kept = False
+                above.append(level)
+                level = _Level(name, *_sweep(folder, device, deadline))
+                continue
+            holds_kept = level.holds_kept
+            if not above:
+                return
+            parent = os.open("..", _FOLDER, dir_fd=folder)
+            os.close(folder)
+            folder = parent
+            finished, level = level, above.pop()
+            if holds_kept:
+                level.holds_kept = True
+            else:
+                os.rmdir(finished.name, dir_fd=folder)
     except OSError as error:
         raise CleanupFailed(error.errno, f"could not empty {path}: {error.strerror}") from error
     finally:
@@ -81,15 +78,22 @@ def remove(path: str) -> None:
         os.unlink(path)
 
 
-def _first_entry(folder: int, kept: set[tuple[int, int]]) -> tuple[str, bool, tuple[int, int]] | None:
-    """The first entry of the folder that is not kept: its name, whether it is a folder, its (device, inode)."""
+def _sweep(folder: int, device: int, deadline: float) -> tuple[list[str], bool]:
+    """Remove the files of one folder in one pass; return the names of its folders, and whether it holds another
+    file system (left alone, so the folder stays)."""
+    folders, kept = [], False
     with os.scandir(folder) as entries:
         for entry in entries:
+            if time.monotonic() > deadline:
+                raise CleanupFailed(errno.ETIMEDOUT, "too many entries to remove in time")
             status = entry.stat(follow_symlinks=False)
-            key = (status.st_dev, status.st_ino)
-            if key not in kept:
-                return entry.name, entry.is_dir(follow_symlinks=False), key
-    return None
+            if status.st_dev != device:
+                kept = True
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry.name)
+            else:
+                os.unlink(entry.name, dir_fd=folder)
+    return folders, kept
 
 
 def _enter(name: str, folder: int) -> int:

@@ -18,7 +18,7 @@ from examples.variants import WRONG_VARIANTS, build_submission
 from grader import sandbox
 from grader.batch import grade_class
 from grader.engine import Session
-from tests.conftest import SEED, by_function
+from tests.conftest import SEED, by_function, live_uid
 
 MODES = ["process"] + (["bwrap"] if sandbox.bwrap_works() else [])
 
@@ -78,17 +78,9 @@ def test_hostile_function_earns_nothing_and_harms_nothing_else(name, sandboxed, 
     assert result.internal_error is None
     assert len(detached.output) < 5_000
     assert not os.path.exists("/tmp/pwned")
-    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and _uid(pid) == sandboxed.uid_base], "processes left alive"
+    assert not [pid for pid in os.listdir("/proc") if pid.isdigit() and live_uid(pid) == sandboxed.uid_base], "processes left alive"
 
 
-def _uid(pid: str) -> int | None:
-    """The owner of a live process (None for a zombie: killed, waiting to be reaped, holding nothing)."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            fields = dict(line.split(":", 1) for line in handle if line.startswith(("State:", "Uid:")))
-    except (OSError, ValueError):
-        return None
-    return None if fields.get("State", "").split()[:1] == ["Z"] else int(fields["Uid"].split()[0])
 
 
 PATCHES = """

@@ -18,7 +18,7 @@ from examples.variants import WRONG_VARIANTS, build_submission
 from grader import sandbox
 from grader.batch import grade_class
 from grader.engine import Session
-from tests.conftest import SEED, by_function
+from tests.conftest import SEED, by_function, live_uid
 
 MODES = ["process"] + (["bwrap"] if sandbox.bwrap_works() else [])
 SECRET = "ghp_forged_token_that_must_not_leak"
@@ -177,17 +177,10 @@ def test_a_daemon_does_not_outlive_its_function(grading, course, tmp_path):
             "    os._exit(0)\nreturn a.detach()")
     _grade(grading, course, tmp_path, _detached(body))
     uids = range(grading.uid_base, grading.uid_base + len(grading.workers))
-    alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and _live_uid(pid) in uids]
+    alive = [pid for pid in os.listdir("/proc") if pid.isdigit() and live_uid(pid) in uids]
     assert alive == [], "a process of the submission outlived its function"
 
 
-def _live_uid(pid: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            fields = dict(line.split(":", 1) for line in handle if line.startswith(("State:", "Uid:")))
-    except (OSError, ValueError):
-        return None
-    return None if fields.get("State", "").split()[:1] == ["Z"] else int(fields["Uid"].split()[0])
 
 
 PLANTED = ("import os\nfor folder in ('/tmp', os.getcwd()):\n    try:\n"
@@ -357,3 +350,15 @@ def test_correct_code_that_uses_multiprocessing_passes(mode, grading, course, tm
     if mode == "process" and os.geteuid() != 0:
         pytest.skip("without a uid of its own, a child cannot write the host's /dev/shm")
     assert by_function(result, "detached")[0].status == "pass", by_function(result, "detached")[0].message
+
+
+def test_a_sequence_record_without_its_items_earns_nothing(grading, course, tmp_path):
+    """Found by the third adversarial review: an encoded tuple of length 3 with no items compared nothing and
+    passed ``backward``'s returns check."""
+    patch = ("import sys as _s\n_enc = _s.modules['grader.worker.encoding']\n_original = _enc.encode\n"
+             "def _encode(value, depth=0):\n    if value == 'forged':\n        return {'type': 'tuple', 'items': [], 'length': 3}\n"
+             "    return _original(value, depth)\n_enc.encode = _encode\n")
+    folder = build_submission(course.solutions, tmp_path / "s", {"backprop": {"backward": "def backward(x, y, z):\n    return 'forged'\n"}})
+    (folder / "backprop.py").write_text(patch + (folder / "backprop.py").read_text())
+    result = grading.grade(folder)
+    assert all(t.score == 0 for t in by_function(result, "backward")) and not result.internal_errors
