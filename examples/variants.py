@@ -283,7 +283,7 @@ MEASURED_VARIANTS = {
                 batch = next(iter(train_data_loader))
                 W_grad, b_grad = gradient(W, b, batch["input"], batch["target"])
             return W, b
-        """}}, "learn", "training", "scaled-step"),
+        """}}, "learn", "training", "no-update"),
     "learn sums its gradients": ({"backprop": {"learn": """
         def learn(W, b, train_data_loader, max_epochs=20_000, learning_rate=0.01):
             W_total, b_total = torch.zeros_like(W), torch.zeros_like(b)
