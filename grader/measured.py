@@ -209,7 +209,23 @@ def _item(context: Context, got: Any, wanted: Any) -> _Item | None:
             return _Item(False, _factor_text(context, factor, mine.size), factor)
         if mine.ndim == 2 and mine.shape[0] == mine.shape[1] and np.allclose(mine, theirs.T, rtol=rtol, atol=atol):
             return _Item(False, "the expected matrix transposed", mistake="transposed-result")
-        return _Item(False, _where(mine, theirs, rtol, atol))
+        return _partial_factor(context, mine, theirs) or _Item(False, _where(mine, theirs, rtol, atol))
+
+
+def _partial_factor(context: Context, mine: np.ndarray, theirs: np.ndarray) -> _Item | None:
+    """Some elements k times the expected ones and the others right: which, and k (named like a whole factor
+    when the course declares it, or when it is whole)."""
+    rtol, atol = context.check.rtol, context.check.atol
+    wrong = ~np.isclose(mine, theirs, rtol=rtol, atol=atol)
+    count = int(wrong.sum())
+    if mine.size < 2 or not 0 < count < mine.size:
+        return None
+    factor = compare.constant_factor(mine[wrong], theirs[wrong])
+    if factor is None or not (compare.is_whole_factor(factor) or _factor_mistake(context, factor)):
+        return None
+    pattern = _where(mine, theirs, rtol, atol)
+    return _Item(False, f"{count} of {mine.size} values are {factor:.4g} times the expected ones, the others are right"
+                        + (f" ({pattern})" if pattern else ""), factor)
 
 
 def _shape_item(mine: np.ndarray, theirs: np.ndarray, rtol: float, atol: float) -> _Item:

@@ -147,6 +147,16 @@ def test_a_factor_is_named_by_its_declared_meaning_per_item():
     assert undeclared.mistake is None and "every value is 3 times the expected one" in undeclared.lines[0]
 
 
+def test_a_partial_factor_says_which_values_and_names_the_declared_mistake():
+    """Three of four values twice the expected ones, one right: the course's mistake for factor 2 applies."""
+    expected = _tensor([1.0, 2.0, 3.0, 4.0])
+    partial = _measure(_tensor([2.0, 4.0, 6.0, 4.0]), expected)
+    assert partial.mistake == "halved"
+    assert partial.lines == ["measured: 3 of 4 values are 2 times the expected ones, the others are right"]
+    assert _measure(_tensor([3.0, 6.0, 9.0, 4.0]), expected).mistake is None  # 3 is whole, but not declared
+    assert _measure(_tensor([2.0, 5.0, 6.0, 4.0]), expected).mistake is None  # no one factor
+
+
 def test_which_elements_differ_and_shapes_that_hold_the_right_values():
     matrix = _tensor([[1.0, 2.0], [3.0, 4.0]], [2, 2])
     def where(got):
