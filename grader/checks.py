@@ -19,6 +19,7 @@ from grader.diagnosis import Catalogue
 from grader.kinds import CHECK_KINDS, GraderBug, Verdict, difference
 from grader.plan import probes_for_check
 from grader.records import Arguments, CallRecord, Observation
+from grader.protocol import UNREADABLE_RESULT
 from grader.results import ERROR, FAIL, NOT_IMPLEMENTED, PASS, TestResult
 
 _NO_REFERENCE = Observation("ok")  # checks measured on the student's code alone
@@ -138,6 +139,8 @@ def _raised(spec: FunctionSpec, check: CheckSpec, got: CallRecord) -> Verdict | 
     error = got.error
     if error is None:
         return None
+    if error.type == UNREADABLE_RESULT:  # what it returned, not what it raised
+        return Verdict(FAIL, error.message)
     if error.type == "NotImplementedError":
         hint = error.message.removeprefix("NotImplementedError").lstrip(": ")
         return Verdict(FAIL, NOT_IMPLEMENTED + (f" (hint: {hint})" if hint else ""))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -32,8 +33,47 @@ UID_BLOCKS = 2**24  # as root, each session draws a block of 64 uids at random f
 
 def student_uid_base() -> int:
     """The first uid of a new session's workers (worker i's children run as this uid + i): a block of its own,
-    so that no two grading runs on one machine share a uid, and killing what one left kills nothing of another's."""
-    return 61000 + 64 * secrets.randbelow(UID_BLOCKS)
+    so that no two grading runs on one machine share a uid, and killing what one left kills nothing of another's.
+    A block that holds a uid with an account, a running process, or a range given out for user namespaces
+    (``/etc/subuid``, ``/etc/subgid``) is drawn again."""
+    running = _running_uids()
+    delegated = _delegated(Path("/etc/subuid")) + _delegated(Path("/etc/subgid"))
+    for _ in range(1000):
+        base = 61000 + 64 * secrets.randbelow(UID_BLOCKS)
+        if not any(uid in running or _has_account(uid) or any(start <= uid < end for start, end in delegated)
+                   for uid in range(base, base + 64)):
+            return base
+    raise RuntimeError("no free block of 64 uids to run student code as")
+
+
+def _has_account(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _running_uids() -> set[int]:
+    """The uids of the processes this machine runs (as far as ``/proc`` shows)."""
+    uids = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                uids.add(os.stat(f"/proc/{entry}").st_uid)
+            except OSError:
+                continue
+    return uids
+
+
+def _delegated(path: Path) -> list[tuple[int, int]]:
+    """The uid ranges ``path`` (``/etc/subuid``) gives out, as [start, end): from its ``name:start:count`` lines."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    fields = [line.strip().split(":") for line in lines]
+    return [(int(f[1]), int(f[1]) + int(f[2])) for f in fields if len(f) == 3 and f[1].isdigit() and f[2].isdigit()]
 
 
 class Session:
@@ -305,7 +345,8 @@ def _note_load_errors(tests: list[TestResult], code: submission.Submission, load
         if source is None or key in seen:
             continue
         seen.add(key)
-        note = f"note: loading {source.locate(error['line'])} raised {error['error']} (the rest of the file was still loaded)"
+        note = (f"note: loading {source.locate(error['line'])} raised {error['error'][:300]} (the rest of the file "
+                "was still loaded)")
         raised.append(f"{source.locate(error['line'])} raised {error['error'][:300]}")
         for test in tests:
             definition = code.definitions.get(test.function)

@@ -116,14 +116,14 @@ def _course(course: str | Path | None) -> assignment.Assignment:
 
 
 def _session(course: assignment.Assignment, requested: str, seed: int | None, device: str) -> tuple[Session, list[str]]:
-    """The kernel's session for this course and these settings: made once, kept until the interpreter exits
-    (a changed ``assignment.toml`` or answer key makes a new one)."""
+    """The kernel's session for this course and these settings: made once and kept, one per course (other
+    settings, or a changed ``assignment.toml`` or answer key, replace it: its processes are stopped)."""
     mode = sandboxes.resolve(requested)
     declarations = (course.root / "assignment.toml", course.answer_key)
     stamps = tuple(path.stat().st_mtime_ns for path in declarations if path and path.is_file())
     key = (str(course.root), stamps, mode, device, seed)
     if key not in _SESSIONS:
-        for stale in [k for k in _SESSIONS if k[0] == key[0] and k[1] != stamps]:
+        for stale in [k for k in _SESSIONS if k[0] == key[0]]:
             _SESSIONS.pop(stale)[0].close()
         reference = None
         if not course.has_solutions:

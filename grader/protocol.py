@@ -86,6 +86,9 @@ class Request:
         return cls(**data)
 
 
+UNREADABLE_RESULT = "UnreadableResult"  # the error type of a call whose returned value the harness cannot encode
+
+
 class Malformed(ValueError):
     """A message or record that does not have the shape the protocol gives it (a process running student
     code wrote it, or tampered with what was written)."""

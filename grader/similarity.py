@@ -176,15 +176,3 @@ class Fingerprints:
         chosen = set(self.prints) | set(self.not_compared) if students is None else set(students)
         return Comparison(similar_pairs({student: prints for student, prints in self.prints.items() if student in chosen}),
                           {student: why for student, why in self.not_compared.items() if student in chosen})
-
-
-def compare_class(submissions: Iterable[tuple[str, Path]], assignment: Assignment) -> Comparison:
-    """The similar pairs among ``(student, path)`` submissions, with the assignment's given code subtracted.
-
-    A student whose code cannot be fingerprinted is left out (a function of theirs, or all of it), with
-    the reason in ``not_compared``; everyone else is still compared.
-    """
-    fingerprints = Fingerprints(assignment)
-    for student, path in submissions:
-        fingerprints.add(student, path)
-    return fingerprints.comparison()

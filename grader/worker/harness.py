@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from grader.authoring import Call
-from grader.protocol import Probe, ProbeKind
+from grader.protocol import UNREADABLE_RESULT, Probe, ProbeKind
 from grader.worker import cases, encoding, gradients, graph, transforms
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
@@ -189,13 +189,27 @@ def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, swit
         record["parameters_kept"] = [ids is None or ids == _parameter_ids(arg) for ids, arg in zip(parameters, call.args)]
         if "value" in record:
             value = record.pop("value")
-            record["identity"] = _identity(value, call.args)
-            record["result"] = encoding.encode(value)
-            described = graph.describe_returned(value, call.args)  # a training's parameters: still leaves?
-            if described:
-                record["graph"] = described
+            result, unreadable = _encoded(value)
+            if unreadable:
+                record["error"] = unreadable
+            else:
+                record["identity"] = _identity(value, call.args)
+                record["result"] = result
+                described = graph.describe_returned(value, call.args)  # a training's parameters: still leaves?
+                if described:
+                    record["graph"] = described
         record["changed"] = [name for name, tensors in watched.items() if not _same(tensors, _tensors_of(call.watch[name]))]
     return record
+
+
+def _encoded(value: Any) -> tuple[Any, dict | None]:
+    """The encoding of what the code returned, or the error record of a value the encoder cannot read (a sparse
+    or meta tensor, an object whose attributes raise): the student's, said as such, never the grader's."""
+    try:
+        return encoding.encode(value), None
+    except Exception as error:  # noqa: BLE001 - any value a student returns
+        message = f"returned a value the grader cannot read ({type(error).__name__}: {str(error)[:200]})"
+        return None, {"type": UNREADABLE_RESULT, "message": message, "traceback": ""}
 
 
 def _identity(value: Any, args: list) -> list:
@@ -239,7 +253,8 @@ def _observe_dataset(cls: Any, finder: SubmissionFinder) -> dict:
     observed: dict[str, Any] = {}
     for field, read in (("len", lambda: len(dataset)), ("str", lambda: str(dataset)), ("items", lambda: _items(dataset))):
         probe = _call(read, Call([]), finder)
-        observed[field] = {"error": probe["error"]} if "error" in probe else {"result": encoding.encode(probe["value"])}
+        result, unreadable = _encoded(probe["value"]) if "error" not in probe else (None, probe["error"])
+        observed[field] = {"error": unreadable} if unreadable else {"result": result}
     record["dataset"] = observed
     return {"status": "ok", "calls": [record]}
 

@@ -54,6 +54,12 @@ def guard_worker(parent: int | None = None) -> None:
         os._exit(0)
 
 
+def die_with_parent() -> None:
+    """Be killed when the process that started this one dies."""
+    if _libc() is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def hide_process() -> None:
     """Make this process non-dumpable: processes of the same uid cannot read its ``/proc/<pid>/environ``
     or open its descriptors through ``/proc/<pid>/fd``."""

@@ -183,12 +183,14 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
             elif "loaded" in message:
                 loading = loading[:-1]
             elif "probe" in message:
-                stream.received += len(json.dumps(message["observation"])) - len(stream.last)  # as it will be sent on
+                message["load_errors"] = message.get("load_errors", [])[:16]
+                sent_on = len(json.dumps(message["observation"])) + len(json.dumps(message["load_errors"]))
+                stream.received += sent_on - len(stream.last)  # counted as it will be sent on to the grader
                 if stream.received > stream.budget:
                     outcome = EventKind.TOO_LARGE
                     break
                 progress.observations[message["probe"]] = message["observation"]
-                progress.load_errors.extend(message.get("load_errors", [])[:16])
+                progress.load_errors.extend(message["load_errors"])
                 index = message["index"] + 1
             elif "done" in message:
                 if index == len(probes):
@@ -320,6 +322,7 @@ def _child(request: Request, start: int, write_end: int, skipped: set, workdir: 
         os.setsid()
         if _runs_as_other_user(request):
             privileges.drop_to(request.uid, keep_reading=not can_drop_privileges())
+        privileges.die_with_parent()  # after the uid change, which clears it: a killed worker leaves no child
         _apply_limits(request)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -500,7 +503,7 @@ def _well_formed(message: dict, probes: tuple, index: int, current: str | None) 
         return isinstance(message.get("loading", message.get("loaded")), str)
     if "done" in message or "internal_error" in message:
         return True
-    if message.get("index") != index or type(index) is not int or index >= len(probes):
+    if type(message.get("index")) is not int or message["index"] != index or index >= len(probes):
         return False
     if "begin" in message:
         return message["begin"] == probes[index].function != current

@@ -227,6 +227,8 @@ FRAME_FORGERIES = {  # found by the first adversarial review: the harness's own 
                                                  "        _send({'begin': _req.probes[_i].function, 'index': _i})\n"
                                                  "        _time.sleep(_req.timeout * 0.9)\n"),
     "done before the probes ran": "    _send({'done': True})\n    _os._exit(0)\n",
+    "an index that is a float": ("    _send({'begin': _req.probes[_i + 1].function, 'index': float(_i + 1)})\n"
+                                 "    _os._exit(0)\n"),  # found by the review of the change: 1.0 == 1 indexed a tuple
 }
 
 
@@ -246,6 +248,8 @@ HOST_READS = {
     "another user's terminal": "[open('/dev/pts/' + name).read(1) for name in os.listdir('/dev/pts') if name.isdigit()]",
     "a classmate's shared memory": "import ctypes\nassert ctypes.CDLL(None).shmget(0x5107, 4096, 0o1666) >= 0",
     "a host service's Unix socket": "import socket\nsocket.socket(socket.AF_UNIX).connect(SOCKET)",
+    "a user namespace through clone": ("import ctypes, ctypes.util\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                                       "assert libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0) >= 0"),  # x86-64 clone
 }
 
 
@@ -362,3 +366,11 @@ def test_a_sequence_record_without_its_items_earns_nothing(grading, course, tmp_
     (folder / "backprop.py").write_text(patch + (folder / "backprop.py").read_text())
     result = grading.grade(folder)
     assert all(t.score == 0 for t in by_function(result, "backward")) and not result.internal_errors
+
+
+def test_a_value_the_encoder_cannot_read_is_the_students_failure(grading, course, tmp_path):
+    """Found by the review of the change: a sparse tensor made the encoder raise, which read as tampering."""
+    result = _grade(grading, course, tmp_path, _detached("return a.detach().to_sparse()"))
+    (detached,) = by_function(result, "detached")
+    assert detached.status == "fail" and "returned a value the grader cannot read" in detached.message
+    assert not result.internal_errors
