@@ -284,7 +284,7 @@ def release(out: Path | None, seeds: int, force: bool, assignment_path: Path | N
     if not course.has_solutions:
         raise click.UsageError(f"no solutions in {course.solutions}")
     if out is not None and out.exists() and any(out.iterdir()):
-        raise click.UsageError(f"{out} is not empty")
+        raise click.UsageError(f"{out} is not empty: give --out a new or empty folder (a release is written whole)")
     try:
         written = releases.release_exercises(course.solutions, course.exercises, force)
         click.echo(f"wrote {len(written)} stubs to {course.exercises}")

@@ -308,13 +308,14 @@ def _note_dependencies(tests: list[TestResult], code: submission.Submission) -> 
     withdrawn (what was measured stays): the slip it would name is likely the other function's, and the
     class summary would count it as a mistake of its own."""
     failing = {test.function for test in tests if test.status != PASS}
-    stubs = {test.function for test in tests if test.not_implemented}
+    stubs = {name for name, definition in code.definitions.items()  # read from the code: --only may not run them
+             if definition.node is not None and _raises_not_implemented(definition.node)}
     for test in tests:
         definition = code.definitions.get(test.function)
         if test.status == PASS or definition is None:
             continue
         uses = sorted(definition.calls & failing)
-        unwritten = [name for name in uses if name in stubs]
+        unwritten = sorted(definition.calls & stubs)
         if test.not_implemented and unwritten and definition.node is not None and not _raises_not_implemented(definition.node):
             test.message, test.hint = f"{test.function}{CALLS_A_STUB}{unwritten[0]}, which is not implemented yet", ""
             test.details = [line for line in test.details if not line.startswith("hint:")]

@@ -66,3 +66,16 @@ def test_a_variant_whose_mistake_no_check_lists_is_a_load_error(tmp_path):
     wrong.write_text(wrong.read_text() + "\n\ndef loss_fn__made_up_slip(y_pred, y):\n    return y_pred\n")
     with pytest.raises(assignment.AssignmentError, match="loss_fn__made_up_slip, a wrong variant of loss_fn whose mistake no check"):
         assignment.load(course / "assignment.toml")
+
+
+def test_with_only_a_function_whose_helper_is_a_stub_says_so(course, tmp_path):
+    """Found trying the README as a student: with --only gradient, the stub model's hint was shown under gradient."""
+    from grader.engine import Session
+    folder = tmp_path / "s"
+    shutil.copytree(ROOT / "exercises", folder)
+    gradient = re.search(r"def gradient\(.*?(?=\ndef )", (course.solutions / "backprop.py").read_text(), re.S).group(0)
+    backprop = folder / "backprop.py"
+    backprop.write_text(re.sub(r"def gradient\(.*?(?=\ndef )", lambda _: gradient, backprop.read_text(), flags=re.S))
+    with Session(course, seed=5, sandbox="process", only=["gradient"]) as grading:
+        result = grading.grade(folder)
+    assert {t.message for t in result.tests if t.check == "returns"} == {"gradient calls model, which is not implemented yet"}

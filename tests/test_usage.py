@@ -50,7 +50,7 @@ def graded(course, tmp_path_factory):
 
 def test_code_that_did_not_load_is_shown_where_the_instructor_looks(graded):
     result, out = graded
-    assert "1 students' code did not load" in result.output and "bob: syntax error at backprop.py" in result.output
+    assert "1 student's code did not load" in result.output and "bob: syntax error at backprop.py" in result.output
     summary = json.loads((out / "summary.json").read_text())
     problems = summary["could_not_load"]["bob"]
     assert any(problem.startswith("syntax error at backprop.py") for problem in problems)

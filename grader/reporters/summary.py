@@ -24,8 +24,9 @@ def render(summary: Summary) -> str:
     """The class summary as text."""
     lines = [f"{summary.count} students graded"]
     if summary.could_not_load:
-        lines += ["", f"{len(summary.could_not_load)} students' code did not load (each such file's functions lose "
-                      "their points; tell them):"]
+        count = len(summary.could_not_load)
+        whose = "1 student's" if count == 1 else f"{count} students'"
+        lines += ["", f"{whose} code did not load (each such file's functions lose their points; tell them):"]
         lines += [f"  {one_line(student)}: {_shorten(problem)}" for student, problems in summary.could_not_load.items()
                   for problem in problems[:FLAGS_SHOWN]]
         lines.append("")
