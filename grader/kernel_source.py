@@ -26,6 +26,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import pyparse
 from grader.notebook import _PYTHON_CELL_MAGICS, without_magics
 
 FRESH_BINDINGS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
@@ -105,7 +106,7 @@ def statements(cells: list[str]) -> list[Statement]:
 
 def _parse(python: str) -> ast.Module:
     """A cell's syntax tree; a cell may ``await`` at top level, as IPython allows."""
-    return compile(python, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    return pyparse.parse(python, "<cell>", top_level_await=True)
 
 
 def _without_grader(node: ast.stmt) -> ast.stmt | None:
@@ -227,7 +228,7 @@ def _same_definition(node: ast.stmt, live) -> bool | None:
 def _same_function(node: ast.stmt, function: types.FunctionType) -> bool | None:
     try:
         source = textwrap.dedent(inspect.getsource(function))
-        tree = ast.parse(source).body[0]
+        tree = pyparse.parse(source).body[0]
     except (OSError, TypeError, SyntaxError, IndexError):
         return None
     return ast.dump(tree) == ast.dump(node)
@@ -251,7 +252,7 @@ def local_modules(kept: list[Statement], folders: list[Path]) -> dict[str, Path]
             continue
         found[name] = path
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            tree = pyparse.parse(path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             continue
         pending += [imported for node in tree.body for imported in _imported(node)]

@@ -19,11 +19,13 @@ import threading
 _ONE_AT_A_TIME = threading.Lock()
 
 
-def parse(source: str, filename: str = "<unknown>") -> ast.Module:
-    """The module's syntax tree; SyntaxError (with a message for the student) when there is none."""
+def parse(source: str, filename: str = "<unknown>", top_level_await: bool = False) -> ast.Module:
+    """The module's syntax tree; SyntaxError (with a message for the student) when there is none.
+    ``top_level_await``: a notebook cell's, where IPython lets ``await`` stand at top level."""
+    flags = ast.PyCF_ONLY_AST | (ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if top_level_await else 0)
     try:
         with _ONE_AT_A_TIME:
-            return ast.parse(source, filename)
+            return compile(source, filename, "exec", flags, dont_inherit=True)
     except (RecursionError, MemoryError) as error:
         raise SyntaxError(f"the code is nested too deeply for Python's parser ({type(error).__name__})") from None
     except ValueError as error:  # a NUL character, or a lone surrogate (UnicodeEncodeError)

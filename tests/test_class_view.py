@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from examples.variants import CORRECT_VARIANTS, WRONG_VARIANTS, build_submission, replace_function
-from grader import similarity
+from grader import pyparse, similarity
 from grader.batch import grade_class
 from grader.clusters import find_clusters
 from grader.class_summary import summarise
@@ -79,7 +79,7 @@ def one_reordered_file(folder, target, renamed: dict[str, str]) -> None:
                      if not line.startswith(("from neuron import", "from backprop import")))
     for name, source in renamed.items():
         text = replace_function(text, name, source)
-    body = ast.parse(text).body
+    body = pyparse.parse(text).body
     imports = [node for node in body if isinstance(node, (ast.Import, ast.ImportFrom))]
     rest = [node for node in body if node not in imports]
     target.write_text("\n\n".join(ast.get_source_segment(text, node) for node in imports + rest[::-1]) + "\n")

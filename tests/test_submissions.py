@@ -16,7 +16,7 @@ import nbformat
 from click.testing import CliRunner
 
 from examples.variants import WRONG_VARIANTS
-from grader import submission
+from grader import pyparse, submission
 from grader.cli import main
 from grader.engine import signature_problem
 from grader.reporters import terminal
@@ -116,14 +116,12 @@ def test_lecture_signature_of_gradient_gets_a_message_not_a_traceback(session, m
 
 
 def test_signature_rules():
-    import ast
-
     from grader.assignment import CheckSpec, FunctionSpec
 
     learn = FunctionSpec("learn", "backprop", ("W", "b", "train_data_loader", "max_epochs=20_000", "learning_rate=0.01"),
                          (CheckSpec("training", 1),))
     def node(text):
-        return ast.parse(text).body[0]
+        return pyparse.parse(text).body[0]
     assert signature_problem(learn, node("def learn(W, b, loader, max_epochs=5, learning_rate=0.1): pass")) is None
     assert signature_problem(learn, node("def learn(W, b, loader, **options): pass")) is None
     assert "write learn(W, b, train_data_loader, max_epochs=20_000" in signature_problem(learn, node("def learn(W, b, loader): pass"))
