@@ -470,16 +470,10 @@ class _Scanner:
         root = parts[0]
         if root == "grader":
             self._flag(node, "grader-import", f"imports {module}")
-        elif root in _NATIVE:
-            self._flag(node, "native-code", f"imports {module}")
+        elif (family := _family(root)) is not None:
+            self._flag(node, family, f"imports {module}")
         elif root == "torch" and "_C" in parts:
             self._flag(node, "torch-c", f"imports {module}")
-        elif root == "signal":
-            self._flag(node, "signal", f"imports {module}")
-        elif root in _NETWORK:
-            self._flag(node, "network", f"imports {module}")
-        elif root in _PROCESS:
-            self._flag(node, "process", f"imports {module}")
         elif private and any(_private(part) for part in parts) and (root in _PRIVATE_ROOTS or _private(root)):
             self._flag(node, "private-name", f"imports {module}")
 
@@ -509,16 +503,9 @@ class _Scanner:
             self._flag(node, "computed-attr", f"uses {dotted}, a module's namespace")
         elif dotted in _INTROSPECTION_NAMES:
             self._flag(node, "introspection", f"uses {dotted}")
-        elif root in self.imported and root in _NATIVE | _NETWORK | _PROCESS | {"signal"}:
-            return  # its import is flagged: its uses would only repeat it
-        elif root in _NATIVE:
-            self._flag(node, "native-code", f"uses {dotted}")
-        elif root == "signal":
-            self._flag(node, "signal", f"uses {dotted}")
-        elif root in _NETWORK:
-            self._flag(node, "network", f"uses {dotted}")
-        elif root in _PROCESS:
-            self._flag(node, "process", f"uses {dotted}")
+        elif (family := _family(root)) is not None:
+            if root not in self.imported:  # its import is flagged: its uses would only repeat it
+                self._flag(node, family, f"uses {dotted}")
         elif dotted in _RAW_FD:
             self._flag(node, "raw-fd", f"uses {dotted}")
         elif root in _PRIVATE_ROOTS and (at := next((i for i, p in enumerate(parts) if i and _private(p)), 0)):
@@ -671,6 +658,14 @@ class _Scanner:
             self._flag(node, "proc-path", f"names {_short(text)}")
         elif _DEVICE_PATHS.search(text):
             self._flag(node, "device-file", f"names {_short(text)}")
+
+
+def _family(root: str) -> str | None:
+    """The category of everything a module family offers: native code, signals, the network, processes."""
+    for family, roots in (("native-code", _NATIVE), ("signal", {"signal"}), ("network", _NETWORK), ("process", _PROCESS)):
+        if root in roots:
+            return family
+    return None
 
 
 def _bindings(node: ast.AST) -> list[tuple[str, ast.AST]]:
