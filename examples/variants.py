@@ -296,4 +296,27 @@ MEASURED_VARIANTS = {
                 b = b - learning_rate * b_total
             return W, b
         """}}, "learn", "training", "accumulated-steps"),
+    "learning rate applied twice": ({"autograd_loop": {"learn_autograd": """
+        def learn_autograd(W, b, train_data_loader, max_epochs=20_000, learning_rate=0.01):
+            for epoch in range(max_epochs):
+                for batch in train_data_loader:
+                    loss_fn(model(batch["input"], W, b), batch["target"]).backward()
+                    with torch.no_grad():
+                        W -= learning_rate * (learning_rate * W.grad)
+                        b -= learning_rate * (learning_rate * b.grad)
+                    W.grad = None
+                    b.grad = None
+            return W, b
+        """}}, "learn_autograd", "training", "scaled-step"),  # too few float32 units to measure on the lecture call
+    "accumulation emptied before its step": ({"autograd_loop": {"learn_accumulate": """
+        def learn_accumulate(W, b, train_data_loader, accumulation_steps, max_epochs=20_000, learning_rate=0.01):
+            optimizer = torch.optim.SGD([W, b], lr=learning_rate)
+            for epoch in range(max_epochs):
+                for step, batch in enumerate(train_data_loader, start=1):
+                    (loss_fn(model(batch["input"], W, b), batch["target"]) / accumulation_steps).backward()
+                    if step % accumulation_steps == 0:
+                        optimizer.zero_grad()
+                        optimizer.step()
+            return W, b
+        """}}, "learn_accumulate", "training", "no-update"),
 }

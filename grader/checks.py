@@ -26,6 +26,7 @@ _NO_REFERENCE = Observation("ok")  # checks measured on the student's code alone
 _GENERIC_MISTAKES = {"backward": "wrong-backward"}  # what a check names when no declared variant matches
 GRAPH_CHECKS = ("differentiable", "backward", "leaf-parameters")  # a failure shows the autograd graph
 GRAPH_MISTAKES = ("graph-broken", "non-leaf-update")  # so does a failure diagnosed as one of these
+MEASURED_CALLS = 20  # the failing calls of one probe measured to name a mistake
 
 
 @dataclass
@@ -39,9 +40,11 @@ class Evidence:
 
 
 def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: Catalogue) -> TestResult:
-    """Run one check: every call of every probe must agree with the reference."""
+    """Run one check: every call of every probe must agree with the reference. The first failing call is
+    reported; a mistake is named from it, or measured over every failing call of the check."""
     result = TestResult(name=f"{spec.name}: {check.title}", function=spec.name, check=check.kind,
                         max_score=check.points, status=PASS)
+    failures: list[_Failure] = []
     for probe in probes_for_check(spec, check):
         observed = evidence.student.get(probe.id)
         result.duration += _seconds(observed)
@@ -49,16 +52,31 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
         expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
         if expected is None or expected.status != "ok":
             raise GraderBug(f"the reference produced no observation for {probe.id}")
-        verdict = _judge_probe(spec, check, observed, _own_result(probe.id, expected, evidence) or expected)
+        expected = _own_result(probe.id, expected, evidence) or expected
+        verdict = _judge_probe(spec, check, observed, expected)
         if verdict.status != PASS:
-            diagnosable = observed is not None and observed.status == "ok" and len(observed.calls) > verdict.call
-            if verdict.status == FAIL and diagnosable and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
-                # a declared wrong variant that gives exactly this names the mistake better than the generic one
-                verdict.mistake = (_matching_variant(spec, check, probe.id, observed, evidence)
-                                   or _measured(spec, check, probe.id, observed, expected, verdict, evidence, catalogue)
-                                   or verdict.mistake)
-            return _fill(result, verdict, catalogue, spec)
-    return result
+            failures.append(_Failure(probe.id, observed, expected, verdict))
+    if not failures:
+        return result
+    first = failures[0]
+    verdict = first.verdict
+    diagnosable = first.observed is not None and first.observed.status == "ok" and len(first.observed.calls) > verdict.call
+    if verdict.status == FAIL and diagnosable and verdict.mistake in (None, _GENERIC_MISTAKES.get(check.kind)):
+        # a declared wrong variant that gives exactly this names the mistake better than the generic one
+        verdict.mistake = (_matching_variant(spec, check, first, evidence)
+                           or _measured(spec, check, failures, evidence, catalogue)
+                           or verdict.mistake)
+    return _fill(result, verdict, catalogue, spec)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One failing probe of a check: its observations and the verdict on its first failing call."""
+
+    probe: str
+    observed: Observation | None
+    expected: Observation
+    verdict: Verdict
 
 
 def _own_result(probe: str, expected: Observation, evidence: Evidence) -> Observation | None:
@@ -154,26 +172,62 @@ def _raised(spec: FunctionSpec, check: CheckSpec, got: CallRecord) -> Verdict | 
     return Verdict(ERROR, f"raised {error.message}", mistake, [error.traceback], got.output)
 
 
-def _measured(spec: FunctionSpec, check: CheckSpec, probe: str, observed: Observation, expected: Observation,
-              verdict: Verdict, evidence: Evidence, catalogue: Catalogue) -> str | None:
-    """The mistake measured from the failure against the reference (what was measured goes into the details)."""
-    finding = measured.diagnose(spec, check, probe, observed, expected, verdict.call,
-                                evidence.variants.get(spec.name, []), catalogue)
-    verdict.details += finding.lines
+def _measured(spec: FunctionSpec, check: CheckSpec, failures: list[_Failure], evidence: Evidence,
+              catalogue: Catalogue) -> str | None:
+    """The mistake measured against the reference over every failing call of the check, judged on the clearest
+    measurement (what was measured goes into the first failure's details)."""
+    alternatives = evidence.variants.get(spec.name, [])
+    findings = []
+    for failure in failures:
+        if failure.observed is None or failure.observed.status != "ok" or failure.verdict.status != FAIL:
+            continue
+        for call in _failing_calls(spec, check, failure):
+            finding = measured.diagnose(spec, check, failure.probe, failure.observed, failure.expected, call,
+                                        alternatives, catalogue)
+            if check.kind != "training" and (failure is not failures[0] or call != failure.verdict.call):
+                finding.lines = [f"{line} (on {describe_call(spec, failure.observed.calls[call])})" for line in finding.lines]
+            findings.append(finding)
+    finding = measured.clearest(findings)
+    failures[0].verdict.details += finding.lines
     return finding.mistake
 
 
-def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed: Observation,
-                      evidence: Evidence) -> str | None:
-    """The first declared mistake whose variant gives exactly what the student got on every call of the probe."""
+def _failing_calls(spec: FunctionSpec, check: CheckSpec, failure: _Failure) -> list[int]:
+    """The calls of a failing probe to measure: a training trajectory is measured once, on the whole probe; other
+    kinds on each call that fails without raising (at most ``MEASURED_CALLS``)."""
+    first = failure.verdict.call
+    if check.kind == "training":
+        return [first]
+    calls = failure.observed.calls
+    wanted = failure.expected.calls or (CallRecord(),) * len(calls)
+    failing = [index for index in range(first, min(len(calls), len(wanted)))
+               if index == first or (calls[index].error is None and CHECK_KINDS[check.kind].judge(
+                   spec, check, calls[index], wanted[index]).status == FAIL)]
+    return failing[:MEASURED_CALLS]
+
+
+def _matching_variant(spec: FunctionSpec, check: CheckSpec, failure: _Failure, evidence: Evidence) -> str | None:
+    """The first declared mistake whose variant gives exactly what the student got on every call of the probe;
+    for a training check, else the first whose variant gives exactly what the student got on the call where the
+    trajectory first leaves the reference's (later calls may differ: what follows a wrong step differs anyway)."""
     kind = "returns" if check.kind in ("finite-difference", "backward") else check.kind
-    for mistake, observations in evidence.variants.get(spec.name, []):
-        if mistake not in check.mistakes or probe not in observations:
-            continue
-        wrong = observations[probe]
-        if wrong.status == "ok" and len(observed.calls) == len(wrong.calls) and all(
-                theirs.error is None and difference(kind, mine, theirs, check, nan_equal=True) is None
-                for mine, theirs in zip(observed.calls, wrong.calls)):
+    declared = [(mistake, observations[failure.probe]) for mistake, observations in evidence.variants.get(spec.name, [])
+                if mistake in check.mistakes and failure.probe in observations and observations[failure.probe].status == "ok"]
+    calls = failure.observed.calls
+
+    def agrees(index: int, wrong: Observation) -> bool:
+        return wrong.calls[index].error is None and difference(kind, calls[index], wrong.calls[index], check,
+                                                               nan_equal=True) is None
+
+    for mistake, wrong in declared:
+        if len(calls) == len(wrong.calls) and all(agrees(index, wrong) for index in range(len(calls))):
+            return mistake
+    first = failure.verdict.call
+    for mistake, wrong in declared if check.kind == "training" else ():
+        if len(calls) == len(wrong.calls) and agrees(first, wrong):
+            failure.verdict.details.append(
+                f"measured: where the trajectory first leaves the reference's ({describe_call(spec, calls[first])}), "
+                f"it is exactly the {mistake} variant's; later calls differ from that variant too")
             return mistake
     return None
 

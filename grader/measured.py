@@ -14,6 +14,7 @@ Where nothing fits, nothing is named; a check's declared ``failure_means`` names
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from grader.diagnosis import Catalogue
 from grader.records import CallRecord, Observation
 
 FACTOR_RTOL = 1e-3
+CLEAR_STEPS = 1000.0  # a training step this many units of the parameters' float resolution measures cleanly
+_EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "float64": 2.0**-52}
 _VALUE_KINDS = ("returns", "no-autograd", "finite-difference", "backward")
 
 
@@ -34,6 +37,21 @@ class Finding:
 
     lines: list[str] = field(default_factory=list)
     mistake: str | None = None
+    clarity: float = math.inf  # how far the measurement stands above float resolution (a training step, in units)
+
+
+def clearest(findings: list[Finding]) -> Finding:
+    """One finding from the measurements of several failing calls: the clearest one that names a mistake, named
+    only when no other clear measurement names another one (precision before recall)."""
+    naming = sorted((f for f in findings if f.mistake), key=lambda f: f.clarity, reverse=True)
+    if not naming:
+        return max(findings, key=lambda f: f.clarity, default=Finding())
+    best = naming[0]
+    rivals = {f.mistake for f in naming if f.clarity >= min(best.clarity, CLEAR_STEPS)} - {best.mistake}
+    if rivals:
+        return Finding(best.lines + [f"measured: other failing calls measure otherwise ({', '.join(sorted(rivals))}), "
+                                     "so no mistake is named"], None, best.clarity)
+    return best
 
 
 @dataclass(frozen=True)
@@ -309,26 +327,37 @@ def _trajectory(context: Context, observed: Observation, expected: Observation) 
         previous = path[left - 1] if left else start
         step, right_step = path[left] - previous, reference[left] - (reference[left - 1] if left else start)
         where = f"the trajectory leaves the reference's at {_label(mine[left], left)}"
-        return _step(context, where, step, right_step, path[left - 1] - (path[left - 2] if left > 1 else start) if left else None)
+        unit = _EPSILON.get(_dtype(mine[0]), _EPSILON["float32"]) * max(float(np.max(np.abs(reference[left]))), 1e-30)
+        return _step(context, where, step, right_step, path[left - 1] - (path[left - 2] if left > 1 else start) if left else None, unit)
 
 
-def _step(context: Context, where: str, step: np.ndarray, right_step: np.ndarray, previous_step: np.ndarray | None) -> Finding:
-    """How one step differs from the reference's: none, k times it, or it plus the previous step."""
+def _dtype(call: CallRecord) -> str:
+    """The dtype of the call's first tensor argument (what its parameters are made of)."""
+    return next((str(a["dtype"]) for a in call.inputs.args if compare.is_tensor(a)), "float32") if call.inputs else "float32"
+
+
+def _step(context: Context, where: str, step: np.ndarray, right_step: np.ndarray, previous_step: np.ndarray | None,
+          unit: float) -> Finding:
+    """How one step differs from the reference's: none, k times it, or it plus the previous step. ``unit``: the
+    parameters' float resolution, which makes the measurement's clarity (how many units the steps span)."""
     scale = float(np.max(np.abs(right_step))) if right_step.size else 0.0
+    moved = float(np.max(np.abs(step))) if step.size else 0.0
     if scale == 0.0:
         return Finding([f"measured: {where}"])
-    if float(np.max(np.abs(step))) <= 1e-6 * scale:
-        return Finding([f"measured: {where}: the parameters did not move"], _factor_mistake(context, 0.0, True) or "no-update")
+    if moved <= 1e-6 * scale:
+        return Finding([f"measured: {where}: the parameters did not move"], _factor_mistake(context, 0.0, True) or "no-update",
+                       scale / unit)
+    clarity = min(moved, scale) / unit
     if previous_step is not None and np.allclose(step, right_step + previous_step, rtol=FACTOR_RTOL, atol=1e-6 * scale):
         declared = next((m for m in _function_mistakes(context) if getattr(context.catalogue.get(m), "accumulated_steps", False)), None)
         return Finding([f"measured: {where}: its step is the reference's step plus the previous step"],
-                       declared or "accumulated-steps")
+                       declared or "accumulated-steps", clarity)
     factor = compare.constant_factor(step, right_step)
     if factor is not None and (step.size > 1 or compare.is_whole_factor(factor) or _factor_mistake(context, factor, True)):
         way = ": the opposite direction" if factor < 0 else ""
         return Finding([f"measured: {where}: its step is {factor:.4g} times the reference's step{way}"],
-                       _factor_mistake(context, factor, True) or "scaled-step")
-    return Finding([f"measured: {where}"])
+                       _factor_mistake(context, factor, True) or "scaled-step", clarity)
+    return Finding([f"measured: {where}"], None, clarity)
 
 
 def _label(call: CallRecord, index: int) -> str:

@@ -330,6 +330,19 @@ WRONG = {
                     losses.append(loss.item())
             return losses
         """}}, "train", "training", "grad-accumulation"),
+    "train emptying the gradients once per epoch": ({"two_layer": {"train": """
+        def train(model, loader, epochs, lr):
+            optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+            losses = []
+            for _ in range(epochs):
+                optimizer.zero_grad()
+                for X, y in loader:
+                    loss = F.cross_entropy(model(X), y)
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss.item())
+            return losses
+        """}}, "train", "training", "grad-accumulation"),  # the never-emptied variant's first epoch, not its later ones
     "train replacing the parameters": ({"two_layer": {"train": """
         def train(model, loader, epochs, lr):
             losses = []

@@ -199,6 +199,18 @@ def test_a_trajectory_says_where_it_leaves_the_reference_and_how():
     assert _trajectory([(-0.5, 0.2), (-0.3, 0.1), (-0.1, 0.1)], right).mistake is None
 
 
+def test_the_clearest_measurement_names_and_clear_disagreement_names_nothing():
+    blurred = measured.Finding(["measured: its step is 0.987 times"], None, 80.0)
+    clean = measured.Finding(["measured: its step is 0.5 times"], "scaled-step", 5e4)
+    assert measured.clearest([blurred, clean]) is clean
+    rival = measured.Finding(["measured: 2 times"], "missing-factor-2", 2e3)
+    undecided = measured.clearest([clean, rival])
+    assert undecided.mistake is None and "other failing calls measure otherwise (missing-factor-2)" in undecided.lines[-1]
+    faint = measured.Finding(["measured: 2 times"], "missing-factor-2", 50.0)  # below float resolution's margin
+    assert measured.clearest([clean, faint]) is clean
+    assert measured.clearest([]).mistake is None
+
+
 def test_a_check_can_declare_what_its_failure_means():
     check = CheckSpec("finite-difference", 1, ("c",), failure_means="halved")
     spec = FunctionSpec("g", "m", ("z",), (check,))
