@@ -97,6 +97,7 @@ class Assignment:
     functions: tuple[FunctionSpec, ...]
     timeout: float = 10.0
     memory_mb: int = 3072
+    repair_hints: str = "line"  # what a located repair tells the student: "line", "edit" (the line and the edit), "off"
     answer_key: Path | None = None
     inputs: Path | None = None
     targets: Path | None = None
@@ -155,6 +156,7 @@ def load(path: Path) -> Assignment:
         functions=functions,
         timeout=float(settings.get("timeout", 10)),
         memory_mb=int(settings.get("memory_mb", 3072)),
+        repair_hints=_repair_hints(settings.get("repair_hints", "line"), path),
         answer_key=root / settings["answer_key"] if "answer_key" in settings else None,
         inputs=inputs if inputs.is_file() else None,
         targets=targets if targets.is_file() else None,
@@ -164,6 +166,13 @@ def load(path: Path) -> Assignment:
     if problems:
         raise AssignmentError(f"{path}:\n" + "\n".join(f"  {problem}" for problem in problems))
     return course
+
+
+def _repair_hints(value: object, path: Path) -> str:
+    """The ``repair_hints`` setting, checked."""
+    if value not in ("line", "edit", "off"):
+        raise AssignmentError(f"{path}: repair_hints must be \"line\", \"edit\" or \"off\", not {value!r}")
+    return str(value)
 
 
 def declaration_problems(course: Assignment) -> list[str]:

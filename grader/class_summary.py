@@ -1,5 +1,6 @@
-"""The class picture: score distribution, pass rate per function, most common mistakes, clusters of
-identical wrong answers, similar code, suspicious code, and the grader's own failures.
+"""The class picture: score distribution, pass rate per function, most common mistakes, the one-edit repairs
+that fixed most students, clusters of identical wrong answers, similar code, suspicious code, and the grader's
+own failures.
 
 A ``Tally`` takes the records one at a time as grades land and keeps only what the summary needs
 (a score, a few counters, and the failing functions' digests for the clusters), so its memory
@@ -36,6 +37,7 @@ class Summary:
     suspicious: dict[str, list[Flag]] = field(default_factory=dict)  # student -> the tamper scan's findings
     not_compared: dict[str, str] = field(default_factory=dict)  # student -> why (some of) their code was not compared
     could_not_load: dict[str, list[str]] = field(default_factory=dict)  # student -> files that did not read or load
+    repairs: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # (function, one-edit repair) -> students
 
     @property
     def errors(self) -> int:
@@ -52,6 +54,8 @@ class Summary:
                 "not_compared": self.not_compared, "could_not_load": self.could_not_load,
                 "internal_errors": self.internal_errors,
                 "unrecognised": self.unrecognised,
+                "repairs": [{"function": function, "edit": edit, "students": count}
+                            for (function, edit), count in self.repairs],
                 **({"suspicious_code": {student: [flag.as_dict() for flag in flags]
                                         for student, flags in self.suspicious.items()}} if self.suspicious else {})}
 
@@ -83,6 +87,7 @@ class Tally:
         self.failing: dict[str, dict] = {}  # student -> the digests and failing tests of their failing functions
         self.suspicious: dict[str, list[Flag]] = {}  # student -> the tamper scan's findings in their code
         self.could_not_load: dict[str, list[str]] = {}  # student -> files that did not read or load, with where
+        self.repairs = Counter()  # (function, edit) -> students whose function that one edit repairs
 
     def add(self, record: dict) -> None:
         """Count one student's record."""
@@ -105,6 +110,9 @@ class Tally:
         failed = {t["function"] for t in failing}
         self.passing.update(spec.name for spec in self.assignment.functions if spec.name not in failed)
         self.mistakes.update({t["mistake"] for t in record["tests"] if t["mistake"]})
+        repairs = record.get("repairs") if isinstance(record.get("repairs"), dict) else {}
+        self.repairs.update((str(function), str(repair.get("edit", ""))) for function, repair in repairs.items()
+                            if isinstance(repair, dict) and repair.get("edit"))
         if failing:
             digests = {f: d for f, d in record.get("fingerprints", {}).items() if f in failed}
             self.failing[record["id"]] = {"id": record["id"], "fingerprints": digests, "tests": failing}
@@ -118,7 +126,7 @@ class Tally:
                        dict(sorted(self.internal_errors.items())), unrecognised, find_clusters(self.failing),
                        similar_code or [], {m: self.assignment.catalogue.meaning(m) for m in self.mistakes},
                        dict(sorted(self.suspicious.items())), not_compared=dict(sorted((not_compared or {}).items())),
-                       could_not_load=dict(sorted(self.could_not_load.items())))
+                       could_not_load=dict(sorted(self.could_not_load.items())), repairs=self.repairs.most_common())
 
 
 def summarise(records: dict[str, dict], assignment: Assignment, unrecognised: list[str],

@@ -20,11 +20,13 @@ import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from grader import checks, footprint, plan, pyparse, records, submission, tamper
+from grader import checks, footprint, plan, pyparse, records, repair, submission, tamper
+from grader.records import read_observations
 from grader.assignment import Assignment, FunctionSpec
-from grader.protocol import Event, EventKind, Malformed, Probe, Request, Response
+from grader.protocol import Event, EventKind, Request, Response
 from grader.reference import ReferenceSource, Solutions
-from grader.results import CALLS_A_STUB, ERROR, FAIL, INTERNAL, NOT_FOUND, PASS, SubmissionResult, TestResult
+from grader.results import (CALLS_A_STUB, ERROR, FAIL, INTERNAL, INTERNAL_NOTE, NOT_FOUND, PASS, SubmissionResult,
+                            TestResult)
 from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
 from grader.worker import privileges
 
@@ -139,13 +141,22 @@ class Session:
                 _locate(test, code)
                 tests.append(test)
         _note_dependencies(tests, code)
+        repair_problem = self._locate_repairs(tests, code, worker, stage, uid, set(events), evidence)
         raised = _note_load_errors(tests, code, response.load_errors)
         load_problems = [source.problem for source in code.problems] + raised
-        warnings = [source.problem for source in code.problems] + code.repetition_notes
+        warnings = [source.problem for source in code.problems] + code.repetition_notes + repair_problem
         fingerprints, trajectories = _class_view_data(self.specs, observed, evidence.reference)
         return SubmissionResult(str(path), self.seed, [_unstage(test, code) for test in tests], warnings,
                                 fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name,
                                 flags=tamper.scan(code), load_problems=load_problems)
+
+    def _request(self, code: submission.Submission, functions: list[str], uid: int, label: str) -> Request:
+        """The worker's request to run ``functions`` of the submission on their probes, within the course's limits."""
+        return Request(label, code.module_files(),
+                       {name: (code.definitions[name].source.module, name) for name in functions},
+                       tuple(plan.student_probes(self.assignment, functions)), self.seed,
+                       self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
+                       private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda")
 
     def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
@@ -156,11 +167,7 @@ class Session:
         pending = list(runnable)
         until = None
         while pending:
-            request = Request(str(path), code.module_files(),
-                              {name: (code.definitions[name].source.module, name) for name in pending},
-                              tuple(plan.student_probes(self.assignment, pending)), self.seed,
-                              self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
-                              private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda")
+            request = self._request(code, pending, uid, str(path))
             if until is None:
                 until = time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS
             elif time.monotonic() >= until:
@@ -179,6 +186,31 @@ class Session:
         response.events += crashed
         return response
 
+    def _locate_repairs(self, tests: list[TestResult], code: submission.Submission, worker: Worker, stage: Path,
+                        uid: int, events: set[str], evidence: checks.Evidence) -> list[str]:
+        """Search single edits of each failing function in the worker (``grader.repair``). Only a hint: a worker
+        that dies or runs out of time here costs the hint, and a failure of the search itself (a grader bug,
+        returned as a warning that says so) costs nothing else."""
+        functions = repair.searched(tests, code, events) if self.assignment.repair_hints != "off" else []
+        if not functions:
+            return []
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="repairs-", dir=stage))
+            found = repair.candidates(code, functions, folder)
+            if not found:
+                return []
+            owner = uid if os.geteuid() == 0 else None
+            repair.give(folder, found, owner)
+            request = repair.request(self._request(code, functions, uid, str(code.root)), self.assignment, found, folder)
+            response = worker.request(request, time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS)
+            repair.attach(tests, repair.located(response, self.assignment, found, evidence,
+                                                self.assignment.repair_hints, code))
+        except WorkerDied:
+            return []
+        except Exception as bug:  # noqa: BLE001 - the hint is optional: its failure must not cost the grade
+            return [f"{INTERNAL_NOTE}: the search for a one-edit repair failed: {_bug_report(bug)}"]
+        return []
+
     def close(self) -> None:
         """Stop every process and remove the staged code."""
         for worker in self.workers:
@@ -191,21 +223,6 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def read_observations(observations: dict, probes: list[Probe]) -> dict[str, records.Observation]:
-    """The student's observations of the probes asked for, each read once into an ``Observation``: one that does
-    not read becomes ``Observation("malformed", reason=...)``, which fails its function; anything not asked
-    for is dropped."""
-    read = {}
-    for probe in probes:
-        if probe.id not in observations:
-            continue
-        try:
-            read[probe.id] = records.Observation.from_json(observations[probe.id], probe.kind)
-        except (Malformed, RecursionError) as problem:
-            read[probe.id] = records.Observation("malformed", reason=str(problem)[:200])
-    return read
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:

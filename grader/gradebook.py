@@ -31,7 +31,8 @@ SAFE_PUNCTUATION = "-_.@+"
 
 
 def student_record(student: str, result: SubmissionResult, max_score: float) -> dict:
-    """One line of ``results.jsonl``: the check document plus id, seed and per-function points.
+    """One line of ``results.jsonl``: the check document plus id, seed and per-function points, and each located
+    repair with its edit (the instructor's view, whatever the course lets students see).
 
     A submission the grader could not grade keeps the assignment's maximum, so its row reads
     0 out of the full points (flagged by ``internal_error``), not 0 out of 0.
@@ -40,7 +41,8 @@ def student_record(student: str, result: SubmissionResult, max_score: float) -> 
               "functions": {name: earned for name, (earned, _) in result.per_function().items()},
               "warnings": result.warnings, "fingerprints": result.fingerprints,
               "trajectories": result.trajectories, "flags": [flag.as_dict() for flag in result.flags],
-              "load_problems": result.load_problems}
+              "load_problems": result.load_problems,
+              "repairs": {t.function: {**t.repair.as_dict(), "edit": t.repair.edit} for t in result.tests if t.repair}}
     if result.internal_error:
         record["max_score"] = max_score
     return record

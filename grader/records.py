@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader import graph_text
-from grader.protocol import Malformed, ProbeKind
+from grader.protocol import Malformed, Probe, ProbeKind
 
 TENSOR_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64", "complex32", "complex64", "complex128",
                            "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64", "bool",
@@ -395,3 +395,18 @@ def _is_index(data: Any) -> bool:
 def _require(condition: bool, problem: str) -> None:
     if not condition:
         raise Malformed(problem)
+
+
+def read_observations(observations: dict, probes: list[Probe]) -> dict[str, Observation]:
+    """The student's observations of the probes asked for, each read once into an ``Observation``: one that does
+    not read becomes ``Observation("malformed", reason=...)``, which fails its function; anything not asked
+    for is dropped."""
+    read = {}
+    for probe in probes:
+        if probe.id not in observations:
+            continue
+        try:
+            read[probe.id] = Observation.from_json(observations[probe.id], probe.kind)
+        except (Malformed, RecursionError) as problem:
+            read[probe.id] = Observation("malformed", reason=str(problem)[:200])
+    return read

@@ -22,6 +22,30 @@ NOT_FOUND = " not found: define "  # in the message of a check whose function th
 CALLS_A_STUB = " calls "  # "model calls activate, which is not implemented yet": written, but its helper is not
 
 
+@dataclass(frozen=True)
+class Repair:
+    """Where a single edit of the function makes every check of it pass (``grader.repair``): the student's file,
+    the line, the same place as the student reads it, the edit, and what the course lets the student see
+    (``mode``: ``"line"``, or ``"edit"`` to show the edit too)."""
+
+    file: str
+    line: int
+    location: str
+    edit: str
+    mode: str = "line"
+
+    @property
+    def text(self) -> str:
+        """The feedback line."""
+        edit = f": {self.edit}" if self.mode == "edit" else ""
+        return f"repair: a single edit at {self.location} makes every check of this function pass{edit}"
+
+    def as_dict(self) -> dict:
+        """The ``repair`` entry of a test in the JSON documents (``edit`` only where the course shows it)."""
+        entry = {"file": self.file, "line": self.line, "location": self.location}
+        return {**entry, "edit": self.edit} if self.mode == "edit" else entry
+
+
 @dataclass
 class TestResult:
     """The outcome of one check of one function.
@@ -47,6 +71,7 @@ class TestResult:
     hint: str = ""
     duration: float = 0.0
     graphs: dict | None = None  # a failing autograd check's graphs (grader/worker/graph.py): yours, reference, names
+    repair: Repair | None = None  # where one edit makes the function pass, when a search found it
 
     @property
     def score(self) -> float:
@@ -56,7 +81,8 @@ class TestResult:
     @property
     def explanation(self) -> list[str]:
         """The message, its details and the hint, a line each: what every reporter shows of a failure."""
-        return [self.message, *self.details] + ([f"hint: {self.hint}"] if self.hint else [])
+        return ([self.message, *self.details] + ([f"hint: {self.hint}"] if self.hint else [])
+                + ([self.repair.text] if self.repair else []))
 
     @property
     def not_found(self) -> bool:
@@ -73,6 +99,8 @@ class TestResult:
         """The ``tests[]`` entry of ``check --format json`` (with ``graphs`` when a failing autograd check has them)."""
         entry = {"name": self.name, "function": self.function, "status": self.status, "score": self.score,
                  "max_score": self.max_score, "message": self.message, "mistake": self.mistake}
+        if self.repair:
+            entry["repair"] = self.repair.as_dict()
         return {**entry, "graphs": self.graphs} if self.graphs else entry
 
 

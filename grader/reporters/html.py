@@ -83,6 +83,12 @@ def _overview(summary: class_summary.Summary, records: dict[str, dict], run: dic
         rows = "".join(f"<tr><td><code>{escape(name)}</code></td><td class=\"number\">{count}</td>"
                        f"<td>{escape(summary.meanings.get(name, ''))}</td></tr>" for name, count in summary.mistakes)
         table = f"<div class=\"card\"><h3>What to re-teach</h3>{_table(['mistake', 'students', 'meaning'], rows)}</div>"
+    if summary.repairs:
+        rows = "".join(f"<tr><td><code>{escape(function)}</code></td><td><code>{escape(edit)}</code></td>"
+                       f"<td class=\"number\">{count}</td></tr>" for (function, edit), count in summary.repairs)
+        table += (f"<div class=\"card\"><h3>One-edit repairs</h3><p>The single edit of a student's own function that "
+                  f"makes every check of it pass, by how many students it repairs.</p>"
+                  f"{_table(['function', 'edit', 'students'], rows)}</div>")
     rates = _figure(plots.pass_rates(summary.pass_rates)) if graded else ""
     return (f"<h2>The class</h2><p class=\"facts\">{' · '.join(facts)}</p><div class=\"grid\">"
             f"<div>{''.join(distribution)}</div>{rates}</div>{table}")

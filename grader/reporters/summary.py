@@ -20,6 +20,9 @@ FLAGS_SHOWN = 5  # findings shown per student; --format json has them all
 MESSAGE_WIDTH = 160
 
 
+REPAIRS_SHOWN = 15
+
+
 def render(summary: Summary) -> str:
     """The class summary as text."""
     lines = [f"{summary.count} students graded"]
@@ -44,6 +47,10 @@ def render(summary: Summary) -> str:
     if summary.mistakes:
         rows = [[mistake, count, summary.meanings.get(mistake, '')] for mistake, count in summary.mistakes]
         lines += ["", "Most common mistakes (what to re-teach):", tabulate(rows, headers=["mistake", "students", "meaning"])]
+    if summary.repairs:
+        rows = [[function, one_line(edit), count] for (function, edit), count in summary.repairs[:REPAIRS_SHOWN]]
+        lines += ["", "One-edit repairs (the single edit that makes every check of the function pass):",
+                  tabulate(rows, headers=["function", "edit", "students"])]
     lines += _clusters(summary) + _similar_code(summary)
     if not summary.clusters and not summary.similar_code and stats["mean"] is not None:
         lines += ["", "No two students gave the same wrong result, and no two wrote similar code."]
