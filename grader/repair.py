@@ -67,7 +67,7 @@ def candidates(code: Submission, functions: list[str], folder: Path) -> list[Can
         for index, edit in enumerate(mutations.single_edits(definition.node, MAX_EDITS)):
             module = f"_repair_{token}_{len(found)}"
             path = folder / f"{module}.py"
-            path.write_text(_with_definition(text, definition.node, edit.source), encoding="utf-8")
+            path.write_text(with_definition(text, definition.node, edit.source), encoding="utf-8")
             found.append(Candidate(function, module, _attribute(definition), edit))
     return found
 
@@ -121,7 +121,7 @@ def _staged_text(definition: Definition) -> str | None:
         return None
 
 
-def _with_definition(text: str, node: ast.stmt, source: str) -> str:
+def with_definition(text: str, node: ast.stmt, source: str) -> str:
     """The file's text with the top-level definition ``node`` replaced by ``source`` (other lines unchanged, so
     every other line keeps its number)."""
     lines = text.splitlines(keepends=True)
