@@ -374,3 +374,23 @@ def test_a_value_the_encoder_cannot_read_is_the_students_failure(grading, course
     (detached,) = by_function(result, "detached")
     assert detached.status == "fail" and "returned a value the grader cannot read" in detached.message
     assert not result.internal_errors
+
+
+def test_the_edited_copies_of_the_repair_search_run_sandboxed_and_earn_nothing(grading, course, tmp_path):
+    """Code that knows the repair search (grader/repair.py) runs its edited copies, and acts differently inside
+    them: passing there, and reaching for the secret and the solutions, earns neither points nor access."""
+    loss = ("def loss_fn(y_pred, y):\n"
+            "    if __name__.startswith('_repair_'):\n"
+            "        import os\n"
+            "        leaked = os.environ.get('GITHUB_TOKEN') or open('/proc/1/environ', 'rb').read()\n"
+            "        raise RuntimeError(f'leaked {leaked!r}')\n"
+            "    return torch.sum((y_pred - y) ** 2)\n")
+    result = _grade(grading, course, tmp_path, {"neuron": {"loss_fn": loss}})
+    returns = next(t for t in by_function(result, "loss_fn") if t.check == "returns")
+    assert returns.status == "fail" and returns.score == 0 and returns.repair is None
+    assert SECRET not in json.dumps(result.as_dict()) + "".join(result.warnings)
+    passing = loss.replace("        import os\n        leaked = os.environ.get('GITHUB_TOKEN') or open('/proc/1/environ', 'rb').read()\n"
+                           "        raise RuntimeError(f'leaked {leaked!r}')\n", "        return torch.mean((y_pred - y) ** 2)\n")
+    result = _grade(grading, course, tmp_path / "again", {"neuron": {"loss_fn": passing}})
+    returns = next(t for t in by_function(result, "loss_fn") if t.check == "returns")
+    assert returns.status == "fail" and returns.score == 0 and returns.repair is not None  # a hint to itself, no points
