@@ -2,8 +2,8 @@
 
 Each edit changes one place of the student's own definition the way a classic slip would be undone: a
 reduction swapped (``sum`` and ``mean``), its ``dim`` or ``keepdim``, a sign, an operand order, a factor
-dropped or a constant doubled or halved, a square added, a ``.detach()``, ``.item()``, ``.data`` or ``.T``
-removed, two call arguments swapped, or one training statement (``zero_grad``, ``backward``, ``step``, an
+dropped or a constant doubled or halved, a square added, a ``.detach()``, ``.item()``, ``.data``, ``.T``, a
+reshape or a wrapping ``copy.deepcopy(...)`` / ``torch.tensor(...)`` removed, two call arguments swapped, or one training statement (``zero_grad``, ``backward``, ``step``, an
 assignment to ``.grad``) moved or removed. Pure syntax: nothing here runs the code, and every edit's source
 parses. The grading process owns the tree; the worker runs the edited copies (``grader.repair``).
 """
@@ -20,6 +20,8 @@ from grader import pyparse
 SWAPPED_CALLS = {"sum": "mean", "mean": "sum", "nansum": "nanmean", "nanmean": "nansum"}
 REMOVABLE_CALLS = ("detach", "item", "clone", "float", "double", "numpy", "tolist")  # x.detach() -> x
 REMOVABLE_ATTRIBUTES = ("data", "T", "mT")  # x.data -> x
+WRAPPING_CALLS = ("copy.deepcopy", "deepcopy", "copy.copy", "torch.tensor", "torch.as_tensor", "torch.from_numpy",
+                  "float", "np.array", "numpy.array")  # copy.deepcopy(model) -> model
 RESHAPING_CALLS = ("reshape", "view", "unsqueeze", "squeeze", "flatten", "expand", "t")  # x.reshape(-1, 1) -> x
 TRAINING_CALLS = ("zero_grad", "backward", "step", "zero_")  # statements whose place in a loop matters
 TEXT_LIMIT = 80
@@ -144,6 +146,8 @@ def _removals(node: ast.AST) -> Iterator[_Replacement]:
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in REMOVABLE_CALLS
             and not node.args and not node.keywords):
         yield node.func.value, f"remove .{node.func.attr}()", "same"
+    if isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords and _text(node.func) in WRAPPING_CALLS:
+        yield node.args[0], f"remove {_text(node.func)}(…)", "same"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RESHAPING_CALLS:
         call = _text(ast.Call(ast.Name("x", ast.Load()), node.args, node.keywords))[1:]
         yield node.func.value, f"remove .{node.func.attr}{call}", "same"

@@ -26,7 +26,7 @@ from grader.submission import Definition, Submission
 
 MODES = ("line", "edit", "off")
 MAX_FUNCTIONS = 4  # failing functions searched per submission
-MAX_EDITS = 60  # edited copies run per function
+MAX_EDITS = 80  # edited copies run per function
 SEPARATOR = "|"
 
 
