@@ -237,3 +237,34 @@ def test_repairs_reach_the_class_view(tmp_path):
     summary = class_summary.summarise(records, course, [])
     assert summary.repairs == [(("loss_fn", ".sum() → .mean()"), 2)]
     assert summary.as_dict()["repairs"] == [{"function": "loss_fn", "edit": ".sum() → .mean()", "students": 2}]
+
+
+SECOND_COURSE = {
+    # variant of tests/test_example_course.py: (the line's text in the built file, what the edit says)
+    "train trains a copy": ("model = copy.deepcopy(model)", "remove copy.deepcopy(…)"),
+    "train emptying the gradients once per epoch": ("optimizer.zero_grad()", "move `optimizer.zero_grad()`"),
+}
+
+
+@pytest.fixture(scope="module")
+def second_course():
+    from grader import assignment
+    from grader.engine import Session
+    course = assignment.load(ROOT / "examples" / "autograd-functions" / "assignment.toml")
+    with Session(course, seed=3, sandbox="process") as session:
+        yield course, session
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_COURSE))
+def test_repairs_are_located_in_another_course_too(name, second_course, tmp_path):
+    from examples.variants import build_submission
+    from tests.test_example_course import WRONG
+    course, session = second_course
+    changes, function, *_ = WRONG[name]
+    text, edit = SECOND_COURSE[name]
+    folder = build_submission(course.solutions, tmp_path / "s", changes)
+    failing = [t for t in by_function(session.grade(folder), function) if t.status != PASS]
+    module = next(iter(changes))
+    assert failing and failing[0].repair is not None, [t.message for t in failing]
+    assert failing[0].repair.line == _line_of(folder, module, function, text)
+    assert edit in failing[0].repair.edit
