@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from examples.variants import MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
-from grader import assignment, mutations, repair
+from grader import assignment, mutations
 from grader.assignment import Assignment
 from grader.engine import Session
 
@@ -91,9 +91,16 @@ def _generated(course: Assignment, root: Path, per_function: int,
         for edit in chooser.sample(edits, min(per_function, len(edits))):
             folder = root / f"{spec.name}-{len(made)}"
             shutil.copytree(course.solutions, folder, ignore=shutil.ignore_patterns("__pycache__"))
-            (folder / path.name).write_text(repair.with_definition(text, node, edit.source))
+            (folder / path.name).write_text(_with_definition(text, node, edit.source))
             made.append((folder, spec.name, _changed_lines(ast.unparse(node), edit.source, node)))
     return made
+
+
+def _with_definition(text: str, node: ast.stmt, source: str) -> str:
+    """The file's text with the top-level definition ``node`` replaced by ``source``."""
+    lines = text.splitlines(keepends=True)
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+    return "".join(lines[:start]) + source + "\n" + "".join(lines[node.end_lineno:])
 
 
 def _changed_lines(original: str, edited: str, node: ast.stmt) -> set[int]:

@@ -168,9 +168,12 @@ def load(path: Path) -> Assignment:
     return course
 
 
+REPAIR_HINTS = ("line", "edit", "off")  # what a located repair tells the student (grader.repair)
+
+
 def _repair_hints(value: object, path: Path) -> str:
     """The ``repair_hints`` setting, checked."""
-    if value not in ("line", "edit", "off"):
+    if value not in REPAIR_HINTS:
         raise AssignmentError(f"{path}: repair_hints must be \"line\", \"edit\" or \"off\", not {value!r}")
     return str(value)
 

@@ -1,11 +1,12 @@
 """Located repair hints: the one line of a failing function where a single edit makes every check of it pass.
 
 For each function that fails on its own (not because a helper fails, not a stub, not a timeout), the grading
-process lists single edits of the student's own definition (``grader.mutations``), writes each edited copy of
-the file beside the staged code, and asks the submission's worker to run every copy on the function's probes:
-the student's sandbox, uid and limits, one time box per function for all its copies. Each copy's observations
-are read as untrusted records and judged by the same checks as the student's; the first copy that passes them
-all locates the repair. The course chooses what the student is told (``repair_hints``): the line, the line and
+process lists single edits of the student's own definition (``grader.mutations``), writes each edited copy
+beside the staged code, and asks the submission's worker to run the copies: the student's sandbox, uid and
+limits, one time box per function for all its copies. Every copy first runs the probes of the function's
+first failing check; the few that pass it then run every probe. Each copy's observations are read as
+untrusted records and judged by the same checks as the student's; the first copy that passes them all locates
+the repair. The course chooses what the student is told (``repair_hints``): the line, the line and
 the edit, or nothing. A hint never changes a grade.
 """
 
@@ -18,16 +19,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import checks, mutations, plan
-from grader.assignment import Assignment, FunctionSpec
+from grader.assignment import Assignment, CheckSpec
 from grader.records import read_observations
 from grader.protocol import Probe, Request, Response
 from grader.results import PASS, Repair, TestResult
 from grader.submission import Definition, Submission
 
-MODES = ("line", "edit", "off")
 MAX_FUNCTIONS = 4  # failing functions searched per submission
 MAX_EDITS = 80  # edited copies run per function
 SEPARATOR = "|"
+
 
 
 @dataclass(frozen=True)
@@ -56,77 +57,93 @@ def searched(tests: list[TestResult], code: Submission, events: set[str]) -> lis
 
 
 def candidates(code: Submission, functions: list[str], folder: Path) -> list[Candidate]:
-    """The edited copies of each function's file, written into ``folder`` (readable by the worker's uid)."""
+    """The edited copies of each function, written into ``folder``: each a module that takes every name of the
+    function's own module (loaded once in the child, as the student wrote it) and defines the edited function."""
     token = secrets.token_hex(4)  # no student module can be named like a copy
     found = []
     for function in functions:
         definition = code.definitions[function]
-        text = _staged_text(definition)
-        if text is None:
-            continue
-        for index, edit in enumerate(mutations.single_edits(definition.node, MAX_EDITS)):
+        for edit in mutations.single_edits(definition.node, MAX_EDITS):
             module = f"_repair_{token}_{len(found)}"
-            path = folder / f"{module}.py"
-            path.write_text(with_definition(text, definition.node, edit.source), encoding="utf-8")
+            (folder / f"{module}.py").write_text(_copy(definition.source.module, edit.source), encoding="utf-8")
             found.append(Candidate(function, module, _attribute(definition), edit))
     return found
 
 
-def request(base: Request, assignment: Assignment, found: list[Candidate], folder: Path) -> Request:
-    """The worker's request for the copies: every probe of each function, per copy, grouped by function (one
-    time box per function)."""
+def screens(tests: list[TestResult], assignment: Assignment, functions: list[str]) -> dict[str, CheckSpec]:
+    """Each searched function's first failing check: every copy runs its probes first, and only the copies that
+    pass it run all the others (most copies fail it, for a fraction of the cost)."""
+    first = {}
+    for test in tests:
+        if test.function in functions and test.status != PASS and test.function not in first:
+            spec = assignment.function(test.function)
+            first[test.function] = next(check for check in spec.checks if test.name == f"{spec.name}: {check.title}")
+    return first
+
+
+def request(base: Request, assignment: Assignment, found: list[Candidate], folder: Path,
+            screen: dict[str, CheckSpec] | None = None) -> Request:
+    """The worker's request for the copies, grouped by function (one time box per function): per copy, the probes
+    of its function's ``screen`` check, or every probe of the function."""
     probes: list[Probe] = []
     for candidate in found:
-        spec = assignment.function(candidate.function)
         probes += [replace(probe, id=_probe_id(candidate, probe), use=(candidate.module, candidate.attribute))
-                   for probe in plan.student_probes(assignment, [spec.name])]
+                   for probe in _probes(assignment, candidate.function, screen)]
     files = {**base.files, **{c.module: str(folder / f"{c.module}.py") for c in found}}
     return replace(base, id=f"{base.id} (repairs)", files=files, probes=tuple(probes))
 
 
-def located(response: Response, assignment: Assignment, found: list[Candidate], evidence: checks.Evidence,
-            mode: str, code: Submission) -> dict[str, Repair]:
-    """Per function, the first copy whose observations pass every check of the function."""
-    repairs: dict[str, Repair] = {}
+def passing(response: Response, assignment: Assignment, found: list[Candidate], evidence: checks.Evidence,
+            screen: dict[str, CheckSpec] | None = None) -> list[Candidate]:
+    """The copies whose observations pass their function's ``screen`` check, or every check of it."""
+    kept = []
     for candidate in found:
-        if candidate.function in repairs:
-            continue
         spec = assignment.function(candidate.function)
-        probes = plan.student_probes(assignment, [spec.name])
-        mine = {probe.id: response.observations.get(_probe_id(candidate, probe)) for probe in probes}
-        observed = read_observations({k: v for k, v in mine.items() if v is not None}, probes)
-        if len(observed) == len(probes) and _passes(spec, checks.Evidence(observed, evidence.reference), assignment):
+        probes = _probes(assignment, candidate.function, screen)
+        sent = {probe.id: response.observations[_probe_id(candidate, probe)] for probe in probes
+                if _probe_id(candidate, probe) in response.observations}
+        observed = checks.Evidence(read_observations(sent, probes), evidence.reference)
+        judged = [screen[spec.name]] if screen else spec.checks
+        if len(observed.student) == len(probes) and all(
+                checks.judge(spec, check, observed, assignment.catalogue).status == PASS for check in judged):
+            kept.append(candidate)
+    return kept
+
+
+def located(verified: list[Candidate], code: Submission, mode: str) -> dict[str, Repair]:
+    """Per function, the repair its first verified copy makes."""
+    repairs: dict[str, Repair] = {}
+    for candidate in verified:
+        if candidate.function not in repairs:
             source = code.definitions[candidate.function].source
             repairs[candidate.function] = Repair(source.path.name, candidate.edit.line,
                                                  source.locate(candidate.edit.line), candidate.edit.text, mode)
     return repairs
 
 
-def _passes(spec: FunctionSpec, evidence: checks.Evidence, assignment: Assignment) -> bool:
-    return all(checks.judge(spec, check, evidence, assignment.catalogue).status == PASS for check in spec.checks)
+def _probes(assignment: Assignment, function: str, screen: dict[str, CheckSpec] | None) -> list[Probe]:
+    """The function's probes as the student's run has them, or only those of its ``screen`` check."""
+    every = plan.student_probes(assignment, [function])
+    if not screen:
+        return every
+    wanted = {probe.id for probe in plan.probes_for_check(assignment.function(function), screen[function])}
+    return [probe for probe in every if probe.id in wanted]
 
 
 def _probe_id(candidate: Candidate, probe: Probe) -> str:
     return f"repair:{candidate.module}{SEPARATOR}{probe.id}"
 
 
+def _copy(module: str, source: str) -> str:
+    """An edited copy's module: every name of ``module`` but its dunders, then the edited definition."""
+    return ("import importlib as _autograde_import\n"
+            f"globals().update({{name: value for name, value in vars(_autograde_import.import_module({module!r})).items()\n"
+            "                  if not (name.startswith('__') and name.endswith('__'))})\n"
+            f"del _autograde_import\n{source}\n")
+
+
 def _attribute(definition: Definition) -> str:
     return getattr(definition.node, "name", definition.name)
-
-
-def _staged_text(definition: Definition) -> str | None:
-    try:
-        return Path(definition.source.staged).read_text(encoding="utf-8") if definition.source.staged else None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def with_definition(text: str, node: ast.stmt, source: str) -> str:
-    """The file's text with the top-level definition ``node`` replaced by ``source`` (other lines unchanged, so
-    every other line keeps its number)."""
-    lines = text.splitlines(keepends=True)
-    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
-    return "".join(lines[:start]) + source + "\n" + "".join(lines[node.end_lineno:])
 
 
 def give(folder: Path, found: list[Candidate], uid: int | None) -> None:

@@ -99,7 +99,7 @@ def test_a_worker_lost_during_the_search_costs_only_the_hint(session, make_submi
     real = Worker.request
 
     def dies_on_repairs(self, request, until=None):
-        if request.id.endswith("(repairs)"):
+        if request.id.endswith("(repairs)"):  # in either phase
             raise WorkerDied("killed while running the edited copies", None)
         return real(self, request, until)
 
