@@ -18,6 +18,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from grader import checks, footprint, plan, pyparse, records, repair, submission, tamper
@@ -203,8 +204,14 @@ class Session:
             repair.give(folder, found, owner)
             base = self._request(code, functions, uid, str(code.root))
             screen = repair.screens(tests, self.assignment, functions)
+            budget = self.assignment.timeout * len(functions)  # one time limit per function, for both phases
+            started = time.monotonic()
             for phase in (screen, None):  # the first failing check for every copy, then every check for the rest
-                request = repair.request(base, self.assignment, found, folder, phase)
+                searched = len({candidate.function for candidate in found})
+                limit = min(self.assignment.timeout, (budget - (time.monotonic() - started)) / searched)
+                if limit < repair.SHORTEST_LIMIT:
+                    return []
+                request = replace(repair.request(base, self.assignment, found, folder, phase), timeout=limit)
                 response = worker.request(request, time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS)
                 found = repair.passing(response, self.assignment, found, evidence, phase)
                 if not found:

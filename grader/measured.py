@@ -173,6 +173,8 @@ def _values(context: Context, got: Any, wanted: Any) -> Finding:
     else:
         line = ""
     factor = _common_factor(wrong)
+    if factor is not None and factor < 0 and len(wrong) < len(measured):
+        return Finding([f"measured: {line}"] if line else [])  # one item's sign is not the whole result's direction
     mistakes = {_factor_mistake(context, factor)} if factor is not None else {item.mistake for item in wrong}
     return Finding([f"measured: {line}"] if line else [], mistakes.pop() if len(mistakes) == 1 else None)
 

@@ -25,6 +25,9 @@ WRAPPING_CALLS = ("copy.deepcopy", "deepcopy", "copy.copy", "torch.tensor", "tor
 RESHAPING_CALLS = ("reshape", "view", "unsqueeze", "squeeze", "flatten", "expand", "t")  # x.reshape(-1, 1) -> x
 TRAINING_CALLS = ("zero_grad", "backward", "step", "zero_")  # statements whose place in a loop matters
 TEXT_LIMIT = 80
+MAX_NODES = 1500  # a definition larger than this (a few hundred lines) is not searched
+ATTEMPTS = 3  # candidates built per edit kept, at most (same-as-the-original and repeated edits are dropped)
+LARGEST_CONSTANT = 1e15  # constants beyond it are not doubled or halved (an int past a float's range cannot be)
 
 
 @dataclass(frozen=True)
@@ -38,22 +41,26 @@ class Edit:
 
 
 def single_edits(definition: ast.stmt, limit: int = 80) -> list[Edit]:
-    """Up to ``limit`` distinct single edits of a top-level definition, the likeliest kinds first; never raises
-    on any tree ``ast.parse`` gives (a definition too deep to copy or print gives none)."""
+    """Up to ``limit`` distinct single edits of a top-level definition, the likeliest kinds first, built from at
+    most ``ATTEMPTS`` × ``limit`` candidates (each costs a copy, a print and a parse of the whole definition);
+    none for a definition of more than ``MAX_NODES`` syntax nodes. Never raises on any tree ``ast.parse``
+    gives (a definition too deep to copy or print gives none)."""
     edits: dict[str, Edit] = {}
     try:
+        if sum(1 for _ in ast.walk(definition)) > MAX_NODES:
+            return []
         original = pyparse.unparse(definition)
-        for edit in _candidates(definition):
-            if len(edits) >= limit:
+        for attempt, edit in enumerate(_candidates(definition)):
+            if len(edits) >= limit or attempt >= ATTEMPTS * limit:
                 break
-            if edit.source != original and edit.source not in edits:
+            if edit is not None and edit.source != original and edit.source not in edits:
                 edits[edit.source] = edit
     except (RecursionError, MemoryError):
         return []
     return list(edits.values())
 
 
-def _candidates(definition: ast.stmt) -> Iterator[Edit]:
+def _candidates(definition: ast.stmt) -> Iterator[Edit | None]:
     """By kind, likeliest first (every place of one kind before the next kind); only inside the body, never in
     the signature's defaults or the decorators."""
     sites = list(ast.walk(definition))
@@ -66,7 +73,7 @@ def _candidates(definition: ast.stmt) -> Iterator[Edit]:
 
 
 def _expression_edits(definition: ast.stmt, sites: list[ast.AST], inside: set[int],
-                      rule: Callable[[ast.AST], Iterator[_Replacement]]) -> Iterator[Edit]:
+                      rule: Callable[[ast.AST], Iterator[_Replacement]]) -> Iterator[Edit | None]:
     """The rule's edits at each place, then, for a key found at several places (the same slip made on parallel
     lines), the edit at all of them at once."""
     grouped: dict[str, list[tuple[int, ast.AST, ast.AST, str]]] = {}
@@ -74,9 +81,8 @@ def _expression_edits(definition: ast.stmt, sites: list[ast.AST], inside: set[in
         if id(node) not in inside:
             continue
         for replacement, text, key in rule(node):
-            edited = _replaced(definition, {index: replacement})
-            if edited is not None:
-                yield Edit(getattr(node, "lineno", definition.lineno), _short(text), edited)
+            edited = _replaced(definition, {index: replacement})  # None (an attempt all the same) if it fails
+            yield Edit(getattr(node, "lineno", definition.lineno), _short(text), edited) if edited else None
             if key is not None:
                 grouped.setdefault(text if key == "same" else key, []).append((index, node, replacement, text))
     for places in grouped.values():
@@ -85,9 +91,8 @@ def _expression_edits(definition: ast.stmt, sites: list[ast.AST], inside: set[in
             continue
         edited = _replaced(definition, {index: replacement for index, _, replacement, _ in apart})
         lines = sorted({getattr(node, "lineno", definition.lineno) for _, node, _, _ in apart})
-        if edited is not None:
-            where = f"lines {', '.join(map(str, lines))}" if len(lines) > 1 else "this line"
-            yield Edit(lines[0], _short(f"{apart[0][3]}, at {len(apart)} places ({where})"), edited)
+        where = f"lines {', '.join(map(str, lines))}" if len(lines) > 1 else "this line"
+        yield Edit(lines[0], _short(f"{apart[0][3]}, at {len(apart)} places ({where})"), edited) if edited else None
 
 
 def _apart(places: list[tuple[int, ast.AST, ast.AST, str]]) -> list[tuple[int, ast.AST, ast.AST, str]]:
@@ -172,7 +177,8 @@ def _factors(node: ast.AST) -> Iterator[_Replacement]:
         yield node.left, f"{_text(node)} → {_text(node.left)}", f"drop:{_text(node.right)}"
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         yield node.left, f"{_text(node)} → {_text(node.left)}", f"drop:/{_text(node.right)}"
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value not in (0, 1):
+    if (isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value not in (0, 1)
+            and abs(node.value) <= LARGEST_CONSTANT):
         for changed in (node.value * 2, node.value / 2):
             yield ast.Constant(changed), f"{node.value!r} → {changed!r}", None
 
@@ -189,6 +195,8 @@ def _arguments(node: ast.AST) -> Iterator[_Replacement]:
     if isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred) for a in node.args):
         for first in range(len(node.args) - 1):
             args = list(node.args)
+            if _text(args[first]) == _text(args[first + 1]):
+                continue  # f(1, 1): the same call
             args[first], args[first + 1] = args[first + 1], args[first]
             swapped = ast.Call(node.func, args, node.keywords)
             yield swapped, f"{_text(node)} → {_text(swapped)}", None
@@ -271,23 +279,28 @@ def _replaced(definition: ast.stmt, replacements: dict[int, ast.AST]) -> str | N
 
 # --- statement edits: one training statement moved or removed ---
 
-def _statement_edits(definition: ast.stmt) -> Iterator[Edit]:
+def _statement_edits(definition: ast.stmt) -> Iterator[Edit | None]:
+    """Every training statement removed, then every one moved (a doubled ``step()`` is repaired where it is)."""
     edited = copy.deepcopy(definition)
-    for body, holder, outer, at in list(_bodies(edited)):
+    bodies = list(_bodies(edited))
+    for body, _, _, _ in bodies:
+        for position, statement in enumerate(list(body)):
+            if _movable(statement):
+                body.pop(position)
+                source = _source(edited)
+                body.insert(position, statement)
+                yield Edit(statement.lineno, f"remove `{_short(_text(statement))}`", source) if source else None
+    for body, holder, outer, at in bodies:
         for position, statement in enumerate(list(body)):
             if not _movable(statement):
                 continue
             shown = _short(_text(statement))
             body.pop(position)
-            source = _source(edited)
-            if source:
-                yield Edit(statement.lineno, f"remove `{shown}`", source)
             for place, where, landing in _places(body, position, holder, outer, at):
                 place.insert(where, statement)
                 moved = _source(edited)
                 place.pop(where)
-                if moved:
-                    yield Edit(statement.lineno, f"move `{shown}` {landing}", moved)
+                yield Edit(statement.lineno, f"move `{shown}` {landing}", moved) if moved else None
             body.insert(position, statement)
 
 

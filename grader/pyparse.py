@@ -33,8 +33,9 @@ def parse(source: str, filename: str = "<unknown>", top_level_await: bool = Fals
 
 
 def unparse(node: ast.AST) -> str | None:
-    """``ast.unparse(node)``, or None where the tree is too deep for it (it recurses once per level)."""
+    """``ast.unparse(node)``, or None where the tree is too deep for it (it recurses once per level) or holds an
+    integer too long to print (past Python's limit on int-to-text conversion)."""
     try:
         return ast.unparse(node)
-    except (RecursionError, MemoryError):
+    except (RecursionError, MemoryError, ValueError):
         return None

@@ -28,6 +28,7 @@ from grader.submission import Definition, Submission
 MAX_FUNCTIONS = 4  # failing functions searched per submission
 MAX_EDITS = 80  # edited copies run per function
 SEPARATOR = "|"
+SHORTEST_LIMIT = 0.25  # seconds per function: a phase that would get less is not run
 
 
 
@@ -63,7 +64,7 @@ def candidates(code: Submission, functions: list[str], folder: Path) -> list[Can
     found = []
     for function in functions:
         definition = code.definitions[function]
-        for edit in mutations.single_edits(definition.node, MAX_EDITS):
+        for edit in mutations.single_edits(_running(definition), MAX_EDITS):
             module = f"_repair_{token}_{len(found)}"
             (folder / f"{module}.py").write_text(_copy(definition.source.module, edit.source), encoding="utf-8")
             found.append(Candidate(function, module, _attribute(definition), edit))
@@ -140,6 +141,14 @@ def _copy(module: str, source: str) -> str:
             f"globals().update({{name: value for name, value in vars(_autograde_import.import_module({module!r})).items()\n"
             "                  if not (name.startswith('__') and name.endswith('__'))})\n"
             f"del _autograde_import\n{source}\n")
+
+
+def _running(definition: Definition) -> ast.stmt:
+    """The definition Python runs: the last top-level one of that name in its file (a notebook keeps old
+    attempts above the new one)."""
+    tree = definition.source.tree
+    same = [node for node in tree.body if getattr(node, "name", None) == _attribute(definition)] if tree else []
+    return same[-1] if same else definition.node
 
 
 def _attribute(definition: Definition) -> str:
