@@ -11,8 +11,8 @@ read only these records, by attribute, without guarding each field.
 
 Encoded values (what a call returned, its arguments' items, gradients, finite differences) stay the JSON
 trees ``grader.worker.encoding`` writes, which ``grader.compare`` measures: ``value`` checks each one
-(tensors, tuples, lists, dicts, modules, objects, numbers, text; a tensor's values are as many as its
-shape says) before a record holds it.
+(tensors, tuples, lists, dicts, modules, objects and the attributes read of them, numbers, text; a tensor's
+values are as many as its shape says) before a record holds it.
 """
 
 from __future__ import annotations
@@ -307,9 +307,14 @@ def value(data: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
             value(item, budget, depth + 1)
         return data
     if kind == "object":
-        _only(data, {"type", "class", "repr"}, required=True)
+        _only(data, {"type", "class", "repr"} | ({"attributes"} if "attributes" in data else set()), required=True)
         _text(data["class"])
         _text(data["repr"])
+        if "attributes" in data:  # what the course declared to read of an object of its own class
+            _require(isinstance(data["attributes"], dict), "an object's attributes are not an object")
+            for name, item in data["attributes"].items():
+                _text(name)
+                value(item, budget, depth + 1)
         return data
     if kind == "module":
         return _module(data, budget, depth)
