@@ -179,7 +179,10 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, probe: str, observed
 
 
 def describe_call(spec: FunctionSpec, record: CallRecord) -> str:
-    """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``."""
+    """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``; the label
+    alone for a call that ran the course's code on objects of the class (``x * y with x = Value(2.0), ...``)."""
+    if record.label and record.ran:
+        return record.label
     if record.label:
         return f"{spec.name}({record.label})"
     inputs = record.inputs or Arguments()

@@ -177,6 +177,7 @@ class CallRecord:
     """
 
     label: str = ""
+    ran: bool = False  # the call ran the course's own code on objects it built (``Call.run``): the label says it all
     seconds: float = 0.0
     output: str = ""
     error: ErrorRecord | None = None
@@ -197,7 +198,7 @@ class CallRecord:
         it); ``Malformed`` otherwise."""
         budget = budget or _Budget()
         _require(isinstance(data, dict), "a call record is not an object")
-        allowed = {"label", "seconds", "output", "error", "result", "inputs", "graph"}
+        allowed = {"label", "ran", "seconds", "output", "error", "result", "inputs", "graph"}
         if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
             allowed |= {"inputs_after", "parameters_kept", "changed", "identity"}
         if kind == ProbeKind.DATASET:
@@ -206,6 +207,9 @@ class CallRecord:
             allowed |= {"finite_difference"}
         _only(data, allowed)
         read: dict[str, Any] = {"label": _text(data.get("label", "")), "output": _text(data.get("output", ""))}
+        if "ran" in data:
+            _require(data["ran"] is True, "a call's ran flag is not true")
+            read["ran"] = True
         seconds = data.get("seconds", 0.0)
         _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
         read["seconds"] = seconds

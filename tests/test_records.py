@@ -21,7 +21,7 @@ keys = st.sampled_from(["type", "class", "dtype", "shape", "device", "data", "re
                         "grad", "summary", "items", "length", "status", "calls", "label", "seconds", "output", "error",
                         "result", "inputs", "inputs_after", "parameters_kept", "changed", "identity", "args", "kwargs",
                         "message", "traceback", "dataset", "len", "str", "graph", "autograd", "central", "x",
-                        "attributes"])
+                        "attributes", "ran"])
 json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6),
                          max_leaves=30)
 

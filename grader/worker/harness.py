@@ -178,7 +178,7 @@ def _encode_args(args: list, kwargs: dict) -> dict:
 
 def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool = False) -> dict:
     """Call, capturing output, time and any exception (including SystemExit and KeyboardInterrupt)."""
-    record: dict[str, Any] = {"label": call.label}
+    record: dict[str, Any] = {"label": call.label, **({"ran": True} if call.run else {})}
     started = time.perf_counter()
     with captured_output() as output, warnings.catch_warnings():
         warnings.simplefilter("ignore")
