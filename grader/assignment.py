@@ -60,6 +60,7 @@ class FunctionSpec:
     samples: int | None = None  # position of the argument whose first dimension is the call's number of samples N
     attributes: tuple[str, ...] = ()  # how results that are objects of a course's class are read: these attributes
     reader: str | None = None  # ... or this function of inputs.py, which returns {name: value}
+    graph: tuple[str, ...] = ()  # a student's own engine: the attributes of a node's operands and of its operation
 
     @property
     def signature(self) -> str:
@@ -254,18 +255,27 @@ def _function(entry: dict, path: Path) -> FunctionSpec:
                             hints=dict(entry.get("hints", {})),
                             samples=names.index(entry["samples"]) if "samples" in entry else None,
                             attributes=_identifiers(entry.get("attributes", ()), f"{path}: function {name}"),
-                            reader=entry.get("reader"))
+                            reader=entry.get("reader"), graph=_graph(entry.get("graph"), f"{path}: function {name}"))
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, AssignmentError):
             raise
         raise AssignmentError(f"{path}: function {name}: missing or wrong field {error}") from error
 
 
-def _identifiers(names: list[str], where: str) -> tuple[str, ...]:
-    """The attribute names a function reads of the objects it returns."""
+def _identifiers(names: list[str], where: str, key: str = "attributes = [...]") -> tuple[str, ...]:
+    """Attribute names the engine reads of a course's objects."""
     if not all(isinstance(name, str) and name.isidentifier() for name in names):
-        raise AssignmentError(f"{where}: attributes = [...] takes attribute names, as [\"data\", \"grad\"]")
+        raise AssignmentError(f"{where}: {key} takes attribute names, as \"data\" or \"_prev\"")
     return tuple(names)
+
+
+def _graph(entry: dict | None, where: str) -> tuple[str, ...]:
+    """``graph = { children = "_prev", operation = "_op" }``: how the graph of a student's own engine is walked."""
+    if entry is None:
+        return ()
+    if not (isinstance(entry, dict) and set(entry) == {"children", "operation"}):
+        raise AssignmentError(f"{where}: graph = {{ children = \"...\", operation = \"...\" }} takes those two names")
+    return _identifiers([entry["children"], entry["operation"]], where, "graph = { ... }")
 
 
 def _check(entry: dict, names: tuple[str, ...], where: str) -> CheckSpec:

@@ -114,9 +114,10 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: Observation | N
 
 
 def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: CallRecord, wanted: CallRecord) -> None:
-    """Add the student's and the reference's autograd graphs to a failing autograd check, as text and as data."""
+    """Add the student's and the reference's autograd graphs to a failing autograd check (or any failing check of
+    a function whose graph the course declares: a student's own engine), as text and as data."""
     mine, reference = got.graph, wanted.graph
-    if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
+    if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES or spec.graph):
         return
     lines = graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
     drawn: dict[str, list[str]] = {}

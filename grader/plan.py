@@ -29,7 +29,8 @@ def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[Probe]:
     """The probes one check judges."""
     kind = ProbeKind(check.probe_kind)
     return [Probe(probe_id(function.name, kind, case), function.name, kind, case, check.target,
-                  check.wrt if check.target else (), attributes=function.attributes, reader=function.reader)
+                  check.wrt if check.target else (), attributes=function.attributes, reader=function.reader,
+                  graph=function.graph)
             for case in check.cases or ("default",)]
 
 

@@ -196,6 +196,10 @@ def test_a_missing_accumulation_says_which_leaf_and_what_it_should_be(course, gr
     (gradients,) = [t for t in result.tests if t.name.startswith("Value: backward()")]
     assert "out.backward()" in gradients.message and ".grad: values differ" in gradients.message
     assert any(line.startswith("expected: ") for line in gradients.details)
+    mine, theirs = (next(line for line in gradients.details if line.startswith(label))
+                    for label in ("your graph:", "reference graph:"))
+    assert "out <- " in mine and "grad" in mine and mine != theirs.replace("reference graph:", "your graph:     ")
+    assert gradients.graphs["yours"]["names"][0] == "out"  # the picture gets the same graphs
     forward = [t for t in result.tests if "right value" in t.name]
     assert forward and all(t.status == "pass" for t in forward)  # the forward is right
 
@@ -225,7 +229,8 @@ def test_a_data_property_that_raises_fails_with_the_attribute_named(submit):
 
 
 def test_a_getattr_answering_junk_is_not_a_number(submit):
-    junk = SOLUTION.replace("        self.grad = 0.0\n", "").replace("    def __repr__(self):", '''    def __getattr__(self, name):
+    without_grad = SOLUTION.replace("        self.grad = 0.0\n", "")
+    junk = without_grad.replace("    def __repr__(self):", '''    def __getattr__(self, name):
         return "junk"
 
     def __repr__(self):''')
@@ -235,7 +240,8 @@ def test_a_getattr_answering_junk_is_not_a_number(submit):
 
 
 def test_a_huge_graph_fails_on_time_or_recursion_never_crashes(submit):
-    endless = SOLUTION.replace("        visit(self)\n", "        for _ in range(10 ** 9):\n            self = self + 0\n        visit(self)\n")
+    growing = "        for _ in range(10 ** 9):\n            self = self + 0\n        visit(self)\n"
+    endless = SOLUTION.replace("        visit(self)\n", growing)
     result = submit(endless)
     (gradients,) = [t for t in result.tests if t.name.startswith("Value: backward()")]
     assert gradients.status != "pass" and gradients.score == 0

@@ -20,7 +20,7 @@ import torch
 
 from grader.authoring import Call
 from grader.protocol import UNREADABLE_RESULT, Probe, ProbeKind
-from grader.worker import cases, encoding, gradients, graph, transforms
+from grader.worker import cases, encoding, gradients, graph, object_graph, transforms
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
 from grader.worker.reading import Reading, Unreadable
@@ -142,7 +142,8 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
                 record["finite_difference"] = _forward_differences(target, call)
         return {"status": "ok", "calls": observed}
     switched_off = probe.kind == ProbeKind.NO_AUTOGRAD
-    observed = [_observe_call(target, call, resolver.finder, switched_off, _reading(probe, course)) for call in calls]
+    read = _reading(probe, course)
+    observed = [_observe_call(target, call, resolver.finder, switched_off, read, probe.graph) for call in calls]
     if trusted and probe.fd_target:
         scalar = course.target(probe.fd_target)
         for record, call in zip(observed, calls):
@@ -194,7 +195,7 @@ def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off
 
 
 def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool,
-                  read: Reading | None = None) -> dict:
+                  read: Reading | None = None, graph_of: tuple[str, ...] = ()) -> dict:
     before = _encode_args(call.args, call.kwargs)
     watched = {name: _tensors_of(value) for name, value in call.watch.items()}
     parameters = [_parameter_ids(arg) for arg in call.args]
@@ -212,7 +213,8 @@ def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, swit
             else:
                 record["identity"] = _identity(value, call.args)
                 record["result"] = result
-                described = graph.describe_returned(value, call.args)  # a training's parameters: still leaves?
+                described = (object_graph.describe(value, *graph_of, read) if graph_of  # a student's own engine
+                             else graph.describe_returned(value, call.args))  # a training's parameters: still leaves?
                 if described:
                     record["graph"] = described
         record["changed"] = [name for name, tensors in watched.items() if not _same(tensors, _tensors_of(call.watch[name]))]
