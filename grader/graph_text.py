@@ -46,8 +46,9 @@ def checked(graph: Any) -> dict | None:
 
 def _fields(described: dict, count: int) -> dict:
     """A root, node or cut with only known fields, each of its type."""
-    readers = {"name": _name, "operation": _name, "note": _name, "shape": lambda value: [_number(size, 2**62) for size in value[:8]],
-               "requires_grad": bool, "leaf": bool, "output": lambda value: _number(value, MOST_ITEMS),
+    readers = {"name": _name, "operation": _name, "note": _name,
+               "shape": lambda value: [_number(size, 2**62) for size in value[:8]], "requires_grad": bool,
+               "leaf": bool, "output": lambda value: _number(value, MOST_ITEMS),
                "node": lambda value: _number(value, count), "argument": lambda value: _number(value, MOST_NODES)}
     return {key: readers[key](value) for key, value in described.items() if key in readers and value is not None}
 
