@@ -47,7 +47,9 @@ class _Layout:
         self.arrows += [(f"n{end}", f"n{start}", False) for start, end in graph.get("edges", [])]
         self._missing(graph.get("missing", []))
         self.height = max(self.layer.values(), default=0) + 1
-        self.lines = max((label.count("\n") + 1 for label, _, _ in self.boxes.values()), default=1)  # per box, at most
+        self.lines = 2  # lines a box holds at most: a torch graph's two, a student's own engine's noted values
+        if graph.get("names"):
+            self.lines = max((label.count("\n") + 1 for label, _, _ in self.boxes.values()), default=1)
         self.width = max((list(self.layer.values()).count(layer) for layer in set(self.layer.values())), default=1)
 
     def _output(self, root: dict) -> str:
