@@ -88,3 +88,12 @@ def test_what_is_read_is_bounded():
         nested = [nested]
     deep = _encoded(Node(nested))  # cut at the encoder's depth, and still a record the grader reads
     assert deep["type"] == "object"
+
+
+def test_numpys_own_numbers_and_arrays_read_as_numbers_and_tensors():
+    numpy = pytest.importorskip("numpy")
+    got = _encoded(Node(numpy.float64(0.5), numpy.array([1.0, 2.0])))
+    assert got["attributes"]["data"] == 0.5 and got["attributes"]["grad"]["type"] == "tensor"
+    assert compare.compare(got, _encoded(Node(0.5, torch.tensor([1.0, 2.0], dtype=torch.float64))), 1e-4, 1e-6) is None
+    texts = _encoded(Node(numpy.array(["a"]), numpy.array([object()])))["attributes"]
+    assert texts["data"]["type"] == texts["grad"]["type"] == "object"  # not numbers: the class name alone

@@ -168,6 +168,8 @@ class Value:
 
 CORRECT = {
     "edges with local derivatives, Kahn's order, relu slope 1 at 0": GENERIC_ENGINE,
+    "numpy's tanh and exp: gradients that are numpy.float64": SOLUTION.replace("import math", "import numpy as np")
+    .replace("math.tanh", "np.tanh").replace("math.exp", "np.exp"),
     "the reference with relu's slope 1 at 0": SOLUTION.replace("(1.0 if self.data > 0 else 0.0) * out.grad",
                                                                "(1.0 if self.data >= 0 else 0.0) * out.grad"),
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import reprlib
+import sys
 from typing import Any
 
 import torch
@@ -59,10 +60,15 @@ def encode(value: Any, depth: int = 0, reading: Reading | None = None) -> Any:
 
 
 def encode_plain(value: Any, depth: int = 0) -> Any:
-    """What was read from a student's object: numbers, text and tensors as ``encode`` writes them, sequences of
-    them, and anything else as its class name alone (no code of the object runs)."""
+    """What was read from a student's object: numbers, text and tensors as ``encode`` writes them, numpy's own
+    numbers and arrays as plain numbers and tensors, sequences of them, and anything else as its class name alone
+    (no code of the object runs)."""
     if value is None or type(value) in (bool, int, float, str) or isinstance(value, torch.Tensor):
         return encode(value, depth)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None \
+            and isinstance(value, (numpy.generic, numpy.ndarray)) and value.dtype.kind in "biuf":
+        return encode(value.item() if isinstance(value, numpy.generic) else torch.from_numpy(numpy.array(value)), depth)
     if type(value) in (list, tuple) and depth < MAX_DEPTH:
         items = [encode_plain(item, depth + 1) for item in value[:MAX_ITEMS]]
         return {"type": type(value).__name__, "items": items, "length": len(value)}
