@@ -58,6 +58,9 @@ class FunctionSpec:
     returns: tuple[str, ...] = ()  # names of the items of a returned tuple, for messages ("W", "b")
     hints: dict[str, str] = field(default_factory=dict)  # mistake id -> advice worded for this function
     samples: int | None = None  # position of the argument whose first dimension is the call's number of samples N
+    attributes: tuple[str, ...] = ()  # how results that are objects of a course's class are read: these attributes
+    reader: str | None = None  # ... or this function of inputs.py, which returns {name: value}
+    graph: tuple[str, ...] = ()  # a student's own engine: the attributes of a node's operands and of its operation
 
     @property
     def signature(self) -> str:
@@ -209,6 +212,11 @@ def declaration_problems(course: Assignment) -> list[str]:
                 if differentiated.setdefault(case, (check.target, check.wrt)) != (check.target, check.wrt):
                     problems.append(f"function {spec.name}: two finite-difference checks on case {case!r} with "
                                     "different targets or wrt: give each its own input case")
+        if spec.reader and spec.reader not in cases:
+            problems.append(f"function {spec.name}: reader {spec.reader!r} is not a function of "
+                            f"{course.inputs.name if course.inputs else 'inputs.py (missing)'}")
+        if spec.reader and spec.attributes:
+            problems.append(f"function {spec.name}: declare attributes = [...] or reader = \"...\", not both")
         for mistake in spec.hints:
             if mistake not in course.catalogue:
                 problems.append(f"function {spec.name}: hint for unknown mistake {mistake!r}")
@@ -257,11 +265,29 @@ def _function(entry: dict, path: Path) -> FunctionSpec:
         return FunctionSpec(name=entry["name"], module=entry["module"], parameters=parameters, checks=checks,
                             kind=entry.get("kind", "function"), returns=tuple(entry.get("returns", ())),
                             hints=dict(entry.get("hints", {})),
-                            samples=names.index(entry["samples"]) if "samples" in entry else None)
+                            samples=names.index(entry["samples"]) if "samples" in entry else None,
+                            attributes=_identifiers(entry.get("attributes", ()), f"{path}: function {name}"),
+                            reader=entry.get("reader"), graph=_graph(entry.get("graph"), f"{path}: function {name}"))
     except (KeyError, TypeError, ValueError) as error:
         if isinstance(error, AssignmentError):
             raise
         raise AssignmentError(f"{path}: function {name}: missing or wrong field {error}") from error
+
+
+def _identifiers(names: list[str], where: str, key: str = "attributes = [...]") -> tuple[str, ...]:
+    """Attribute names the engine reads of a course's objects."""
+    if not all(isinstance(name, str) and name.isidentifier() for name in names):
+        raise AssignmentError(f"{where}: {key} takes attribute names, as \"data\" or \"_prev\"")
+    return tuple(names)
+
+
+def _graph(entry: dict | None, where: str) -> tuple[str, ...]:
+    """``graph = { children = "_prev", operation = "_op" }``: how the graph of a student's own engine is walked."""
+    if entry is None:
+        return ()
+    if not (isinstance(entry, dict) and set(entry) == {"children", "operation"}):
+        raise AssignmentError(f"{where}: graph = {{ children = \"...\", operation = \"...\" }} takes those two names")
+    return _identifiers([entry["children"], entry["operation"]], where, "graph = { ... }")
 
 
 def _check(entry: dict, names: tuple[str, ...], where: str) -> CheckSpec:

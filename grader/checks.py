@@ -132,9 +132,10 @@ def _judge_probe(spec: FunctionSpec, check: CheckSpec, observed: Observation | N
 
 
 def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: CallRecord, wanted: CallRecord) -> None:
-    """Add the student's and the reference's autograd graphs to a failing autograd check, as text and as data."""
+    """Add the student's and the reference's autograd graphs to a failing autograd check (or any failing check of
+    a function whose graph the course declares: a student's own engine), as text and as data."""
     mine, reference = got.graph, wanted.graph
-    if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES):
+    if mine is None or not (check.kind in GRAPH_CHECKS or verdict.mistake in GRAPH_MISTAKES or spec.graph):
         return
     lines = graph_text.feedback(mine, reference, spec.parameter_names, list(spec.returns))
     drawn: dict[str, list[str]] = {}
@@ -233,7 +234,10 @@ def _matching_variant(spec: FunctionSpec, check: CheckSpec, failure: _Failure, e
 
 
 def describe_call(spec: FunctionSpec, record: CallRecord) -> str:
-    """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``."""
+    """``f(the label of the call)``, or ``f(w=tensor([0.5, -1.2]), x=<tensor (15, 2) float32>, ...)``; the label
+    alone for a call that ran the course's code on objects of the class (``x * y with x = Value(2.0), ...``)."""
+    if record.label and record.ran:
+        return record.label
     if record.label:
         return f"{spec.name}({record.label})"
     inputs = record.inputs or Arguments()

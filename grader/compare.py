@@ -71,6 +71,9 @@ def show(value: Any) -> str:
         return f"({inner}{more})" if value["type"] == "tuple" else f"[{inner}{more}]"
     if isinstance(value, dict) and value.get("type") == "dict":
         return "{" + ", ".join(f"{k!r}: {show(v)}" for k, v in list(value["items"].items())[:4]) + "}"
+    if isinstance(value, dict) and value.get("type") == "object" and isinstance(value.get("attributes"), dict):
+        read = ", ".join(f"{name}={show(item)}" for name, item in list(value["attributes"].items())[:4])
+        return f"{value['class'].rsplit('.', 1)[-1]}({read})"[:200]
     if isinstance(value, dict) and value.get("type") == "object":
         return f"<{value['class']}> {value.get('repr', '')}"[:200]
     if isinstance(value, dict) and value.get("type") == "module":
@@ -145,12 +148,27 @@ def compare(got: Any, expected: Any, rtol: float, atol: float, attributes: tuple
             if mismatch:
                 return mismatch
         return None
+    if isinstance(expected, dict) and expected.get("type") == "object" and "attributes" in expected:
+        return _compare_object(got, expected, rtol, atol, where, nan_equal)
     if isinstance(expected, dict) and expected.get("type") == "module":
         if not (isinstance(got, dict) and got.get("type") == "module"):
             return Mismatch(where, "not an nn.Module", show(got), show(expected))
         return compare(got["state"], expected["state"], rtol, atol, attributes, where, nan_equal)  # its state_dict
     if got != expected:
         return Mismatch(where, "different value", show(got), show(expected))
+    return None
+
+
+def _compare_object(got: Any, expected: dict, rtol: float, atol: float, where: str, nan_equal: bool) -> Mismatch | None:
+    """An object of the course's own class, attribute by attribute as the course declared to read them."""
+    if not (isinstance(got, dict) and got.get("type") == "object" and isinstance(got.get("attributes"), dict)):
+        return Mismatch(where, f"not a {expected['class'].rsplit('.', 1)[-1]}", show(got), show(expected))
+    for name, wanted in expected["attributes"].items():
+        if name not in got["attributes"]:
+            return Mismatch(f"{where}.{name}", "was not read", show(got), show(expected))
+        mismatch = compare(got["attributes"][name], wanted, rtol, atol, (), f"{where}.{name}", nan_equal)
+        if mismatch:
+            return mismatch
     return None
 
 

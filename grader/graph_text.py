@@ -5,8 +5,14 @@
     graph cut:       .item() on the output of MeanBackward0 leaves the graph: the result does not require grad
 
 Each output reads as its longest chain of ``grad_fn`` nodes back to a leaf (repeats folded:
-``SubBackward0 x3``), then every leaf it reaches. A description comes from the process that ran the code,
-the student's too: ``checked`` keeps only what has the worker's shape.
+``SubBackward0 x3``), then every leaf it reaches. The graph of a student's own engine
+(``grader/worker/object_graph.py``) reads the same way, its nodes noted with what the course reads of
+them, its outputs and leaves named by the returned items' names:
+
+    your graph:      out <- + (data 1.2, grad 1) <- * (data 0.47, grad 1) <- [a (data 0.67, grad 0.441), b (...)]
+
+A description comes from the process that ran the code, the student's too: ``checked`` keeps only what
+has the worker's shape.
 """
 
 from __future__ import annotations
@@ -28,17 +34,21 @@ def checked(graph: Any) -> dict | None:
         if not all("name" in node for node in nodes) or not all("operation" in cut for cut in cuts):
             return None
         edges = [[_number(start, len(nodes)), _number(end, len(nodes))] for start, end in graph["edges"][:4 * MOST_NODES]]
-        return {"roots": [_fields(root, len(nodes)) for root in graph["roots"][:MOST_ITEMS]], "nodes": nodes,
-                "edges": edges, "cuts": cuts, "truncated": bool(graph["truncated"]),
-                "missing": [_number(position, MOST_NODES) for position in graph["missing"][:MOST_ITEMS]]}
+        described = {"roots": [_fields(root, len(nodes)) for root in graph["roots"][:MOST_ITEMS]], "nodes": nodes,
+                     "edges": edges, "cuts": cuts, "truncated": bool(graph["truncated"]),
+                     "missing": [_number(position, MOST_NODES) for position in graph["missing"][:MOST_ITEMS]]}
+        if "names" in graph:  # a student's own engine: the returned items' names
+            described["names"] = [_name(name) for name in graph["names"][:MOST_NODES]]
+        return described
     except (TypeError, KeyError, ValueError, AttributeError):
         return None
 
 
 def _fields(described: dict, count: int) -> dict:
     """A root, node or cut with only known fields, each of its type."""
-    readers = {"name": _name, "operation": _name, "shape": lambda value: [_number(size, 2**62) for size in value[:8]],
-               "requires_grad": bool, "leaf": bool, "output": lambda value: _number(value, MOST_ITEMS),
+    readers = {"name": _name, "operation": _name, "note": _name,
+               "shape": lambda value: [_number(size, 2**62) for size in value[:8]], "requires_grad": bool,
+               "leaf": bool, "output": lambda value: _number(value, MOST_ITEMS),
                "node": lambda value: _number(value, count), "argument": lambda value: _number(value, MOST_NODES)}
     return {key: readers[key](value) for key, value in described.items() if key in readers and value is not None}
 
@@ -102,7 +112,8 @@ class Names:
     """Names for one graph's outputs, arguments, leaves and chains."""
 
     def __init__(self, graph: dict, arguments: list[str], outputs: list[str]):
-        self.graph, self.arguments, self.outputs = graph, arguments, outputs
+        names = graph.get("names")  # a student's own engine names its outputs and leaves by the returned items
+        self.graph, self.arguments, self.outputs = graph, names or arguments, names or outputs
         self.nodes: list[dict] = graph.get("nodes", [])
         self.inputs: dict[int, list[int]] = {}
         for start, end in graph.get("edges", []):
@@ -126,9 +137,11 @@ class Names:
         return self.arguments[position] if position < len(self.arguments) else f"argument {position + 1}"
 
     def leaf(self, node: dict) -> str:
-        """``W (2,)`` for an argument, ``leaf (3, 2)`` for another leaf tensor."""
+        """``W (2,)`` for an argument, ``leaf (3, 2)`` for another leaf tensor; ``a (data 2, grad -3)`` for a noted
+        leaf of a student's own engine."""
         position = node.get("argument")
-        return f"{self.argument(position) if position is not None else 'leaf'} {_shape(node)}"
+        detail = f"({node['note']})" if node.get("note") else _shape(node)
+        return f"{self.argument(position) if position is not None else 'leaf'} {detail}"
 
     def origin(self, cut: dict) -> str:
         """What a cut tensor came from: its chain, or the argument it is."""

@@ -29,7 +29,9 @@ def probes_for_check(function: FunctionSpec, check: CheckSpec) -> list[Probe]:
     """The probes one check judges."""
     kind = ProbeKind(check.probe_kind)
     return [Probe(probe_id(function.name, kind, case), function.name, kind, case, check.target,
-                  check.wrt if check.target else ()) for case in check.cases or ("default",)]
+                  check.wrt if check.target else (), attributes=function.attributes, reader=function.reader,
+                  graph=function.graph)
+            for case in check.cases or ("default",)]
 
 
 def student_probes(assignment: Assignment, functions: list[str] | None = None) -> list[Probe]:

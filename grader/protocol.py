@@ -29,7 +29,9 @@ class Probe:
 
     ``use`` runs a wrong variant (``module``, ``attribute``) instead of the contract's function,
     ``transform`` runs on transformed calls, ``fd_target`` adds finite differences of the course's
-    target with respect to the arguments ``wrt`` (trusted runs only).
+    target with respect to the arguments ``wrt`` (trusted runs only). A returned object of a course's
+    own class is read through its ``attributes``, or by the course's ``reader``; ``graph`` names the
+    attributes of its operands and its operation, to describe the graph of a student's own engine.
     """
 
     id: str
@@ -40,6 +42,9 @@ class Probe:
     wrt: tuple[int, ...] = ()
     use: tuple[str, str] | None = None
     transform: str | None = None
+    attributes: tuple[str, ...] = ()
+    reader: str | None = None
+    graph: tuple[str, ...] = ()  # (children, operation)
 
     def to_json(self) -> dict:
         """The probe as a JSON object (fields left at their defaults are omitted)."""
@@ -50,7 +55,9 @@ class Probe:
         """The probe a JSON object describes."""
         return cls(id=data["id"], function=data["function"], kind=ProbeKind(data["kind"]), case=data["case"],
                    fd_target=data.get("fd_target"), wrt=tuple(data.get("wrt", ())),
-                   use=tuple(data["use"]) if data.get("use") else None, transform=data.get("transform"))
+                   use=tuple(data["use"]) if data.get("use") else None, transform=data.get("transform"),
+                   attributes=tuple(data.get("attributes", ())), reader=data.get("reader"),
+                   graph=tuple(data.get("graph", ())))
 
 
 @dataclass(frozen=True)

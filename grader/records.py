@@ -11,8 +11,8 @@ read only these records, by attribute, without guarding each field.
 
 Encoded values (what a call returned, its arguments' items, gradients, finite differences) stay the JSON
 trees ``grader.worker.encoding`` writes, which ``grader.compare`` measures: ``value`` checks each one
-(tensors, tuples, lists, dicts, modules, objects, numbers, text; a tensor's values are as many as its
-shape says) before a record holds it.
+(tensors, tuples, lists, dicts, modules, objects and the attributes read of them, numbers, text; a tensor's
+values are as many as its shape says) before a record holds it.
 """
 
 from __future__ import annotations
@@ -177,6 +177,7 @@ class CallRecord:
     """
 
     label: str = ""
+    ran: bool = False  # the call ran the course's own code on objects it built (``Call.run``): the label says it all
     seconds: float = 0.0
     output: str = ""
     error: ErrorRecord | None = None
@@ -197,7 +198,7 @@ class CallRecord:
         it); ``Malformed`` otherwise."""
         budget = budget or _Budget()
         _require(isinstance(data, dict), "a call record is not an object")
-        allowed = {"label", "seconds", "output", "error", "result", "inputs", "graph"}
+        allowed = {"label", "ran", "seconds", "output", "error", "result", "inputs", "graph"}
         if kind in (ProbeKind.CALL, ProbeKind.NO_AUTOGRAD):
             allowed |= {"inputs_after", "parameters_kept", "changed", "identity"}
         if kind == ProbeKind.DATASET:
@@ -206,6 +207,9 @@ class CallRecord:
             allowed |= {"finite_difference"}
         _only(data, allowed)
         read: dict[str, Any] = {"label": _text(data.get("label", "")), "output": _text(data.get("output", ""))}
+        if "ran" in data:
+            _require(data["ran"] is True, "a call's ran flag is not true")
+            read["ran"] = True
         seconds = data.get("seconds", 0.0)
         _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
         read["seconds"] = seconds
@@ -307,9 +311,14 @@ def value(data: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
             value(item, budget, depth + 1)
         return data
     if kind == "object":
-        _only(data, {"type", "class", "repr"}, required=True)
+        _only(data, {"type", "class", "repr"} | ({"attributes"} if "attributes" in data else set()), required=True)
         _text(data["class"])
         _text(data["repr"])
+        if "attributes" in data:  # what the course declared to read of an object of its own class
+            _require(isinstance(data["attributes"], dict), "an object's attributes are not an object")
+            for name, item in data["attributes"].items():
+                _text(name)
+                value(item, budget, depth + 1)
         return data
     if kind == "module":
         return _module(data, budget, depth)

@@ -12,13 +12,14 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from grader import checks, compare, engine, footprint
+from grader import checks, compare, engine, footprint, records
 from grader.diagnosis import Catalogue
 from grader.plan import probes_for_check
 from grader.protocol import ProbeKind
 from grader.reference import grouped, run_trusted
 from grader.results import Status
 from grader.worker import encoding
+from grader.worker.reading import Reading, Unreadable
 from tests.conftest import SEED
 
 EXAMPLES = 300
@@ -55,9 +56,24 @@ values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4) | st.tup
                       | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=12)
 
 
-def encoded(value) -> object:
+
+
+class _Node:
+    """An object of a course's own class, read through its declared attributes."""
+
+    def __init__(self, data, grad):
+        self.data, self.grad = data, grad
+
+
+READ = Reading(("data", "grad"))
+with_objects = st.recursive(leaves | st.builds(_Node, values, values),
+                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                         max_size=3), max_leaves=12)
+
+
+def encoded(value, reading: Reading | None = None) -> object:
     """What reaches the grader: the encoding, through JSON, as the pipe carries it."""
-    return json.loads(json.dumps(encoding.encode(value)))
+    return json.loads(json.dumps(encoding.encode(value, reading=reading)))
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -66,6 +82,19 @@ def encoded(value) -> object:
 def test_compare_gives_a_verdict_for_any_pair_of_values(got, expected, rtol, attributes):
     mismatch = compare.compare(encoded(got), encoded(expected), rtol, 1e-6, attributes)
     assert mismatch is None or isinstance(mismatch.describe(), str) and mismatch.describe()
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(got=with_objects, expected=with_objects, rtol=st.sampled_from([0.0, 1e-4]))
+def test_objects_read_through_attributes_read_and_compare_whatever_they_hold(got, expected, rtol):
+    try:
+        mine, theirs = encoded(got, READ), encoded(expected, READ)
+    except Unreadable:  # an object without the attributes: the harness says so, as the student's failure
+        return
+    records.value(mine), records.value(theirs)
+    mismatch = compare.compare(mine, theirs, rtol, 1e-6)
+    assert mismatch is None or isinstance(mismatch.describe(), str) and mismatch.describe()
+    assert isinstance(compare.show(mine), str)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)

@@ -20,7 +20,8 @@ scalars = (st.none() | st.booleans() | st.integers() | huge | st.floats(allow_na
 keys = st.sampled_from(["type", "class", "dtype", "shape", "device", "data", "requires_grad", "is_leaf", "grad_fn",
                         "grad", "summary", "items", "length", "status", "calls", "label", "seconds", "output", "error",
                         "result", "inputs", "inputs_after", "parameters_kept", "changed", "identity", "args", "kwargs",
-                        "message", "traceback", "dataset", "len", "str", "graph", "autograd", "central", "x"])
+                        "message", "traceback", "dataset", "len", "str", "graph", "autograd", "central", "x",
+                        "attributes", "ran"])
 json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6),
                          max_leaves=30)
 

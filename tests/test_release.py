@@ -147,7 +147,8 @@ def _contents(folder):
     return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("root", [ROOT, ROOT / "examples" / "autograd-functions"], ids=["lecture", "autograd-functions"])
+@pytest.mark.parametrize("root", [ROOT, ROOT / "examples" / "autograd-functions", ROOT / "examples" / "scalar-engine"],
+                         ids=["lecture", "autograd-functions", "scalar-engine"])
 def test_the_shipped_exercises_are_recorded_as_generated(root):
     course = assignment.load(root / "assignment.toml")
     stubs = release_stubs(course.solutions)

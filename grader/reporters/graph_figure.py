@@ -20,7 +20,7 @@ def figure(graphs: dict) -> str:
     panels = [("your graph", graphs["yours"])] + ([("reference graph", graphs["reference"])] if graphs.get("reference") else [])
     laid_out = [(title, _Layout(graph, graphs.get("arguments", []), graphs.get("outputs", []))) for title, graph in panels]
     width = sum(max(2.6, 1.7 * layout.width) for _, layout in laid_out)
-    height = 0.7 + 0.55 * max(layout.height for _, layout in laid_out)
+    height = 0.7 + 0.55 * max(layout.height * max(1.0, layout.lines / 2) for _, layout in laid_out)
     drawing, axes = plt.subplots(1, len(laid_out), figsize=(width, height), squeeze=False)
     for panel, (title, layout) in zip(axes[0], laid_out):
         layout.draw(panel)
@@ -47,14 +47,18 @@ class _Layout:
         self.arrows += [(f"n{end}", f"n{start}", False) for start, end in graph.get("edges", [])]
         self._missing(graph.get("missing", []))
         self.height = max(self.layer.values(), default=0) + 1
+        self.lines = 2  # lines a box holds at most: a torch graph's two, a student's own engine's noted values
+        if graph.get("names"):
+            self.lines = max((label.count("\n") + 1 for label, _, _ in self.boxes.values()), default=1)
         self.width = max((list(self.layer.values()).count(layer) for layer in set(self.layer.values())), default=1)
 
     def _output(self, root: dict) -> str:
         key, name, shape = f"r{root.get('output', 0)}", self.names.output(root), tuple(root.get("shape", []))
+        shape = "" if self.names.graph.get("names") else shape  # a student's own engine: objects, not shapes
         if root.get("node") is None and root.get("requires_grad"):
             self._box(key, f"{name}: a leaf\n{shape}", LEAF, 0)
         else:
-            self._box(key, f"{name}\n{shape}", OUTPUT if root.get("requires_grad") else CUT, 0)
+            self._box(key, f"{name}\n{shape}".strip(), OUTPUT if root.get("requires_grad") else CUT, 0)
         if root.get("node") is not None:
             self._nodes(root["node"], 1)
             self.arrows.append((f"n{root['node']}", key, False))
@@ -91,10 +95,11 @@ class _Layout:
             node = self.names.nodes[index]
             if node["name"] == "AccumulateGrad":
                 position = node.get("argument")
-                self._box(key, self.names.leaf(node).replace(" (", "\n(", 1), LEAF, depth,
+                self._box(key, _lines(self.names.leaf(node), bool(node.get("note"))), LEAF, depth,
                           rank=position if position is not None else 1000 + index)
             else:
-                self._box(key, node["name"], OPERATION, depth, rank=1000 + index)
+                self._box(key, _lines(node["name"], self.names.graph.get("names") is not None), OPERATION, depth,
+                          rank=1000 + index)
             frontier += [(child, depth + 1) for child in self.names.inputs.get(index, [])]
 
     def _box(self, key: str, label: str, colour: str, layer: int, dashed: bool = False, rank: int = 0) -> None:
@@ -122,3 +127,11 @@ class _Layout:
                                           "ls": "--" if across_cut else "-"})
         axes.set(xlim=(0, 1), ylim=(0, 1))
         axes.axis("off")
+
+
+def _lines(label: str, noted: bool) -> str:
+    """``W (2, 3)`` as ``W`` over ``(2, 3)``; a student's own engine's ``* (data 2, grad 1)`` one value a line."""
+    head, separator, rest = label.partition(" (")
+    if not separator:
+        return label
+    return f"{head}\n({rest.replace(', ', chr(10)) if noted else rest}"

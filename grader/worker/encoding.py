@@ -5,16 +5,21 @@ dicts of dtype, shape, device, flat values and autograd attributes. Every tensor
 ``torch.Tensor``, through ``torch.Tensor``'s own accessors with ``__torch_function__`` switched off, so a
 subclass can neither change what is reported about it nor pass as a ``torch.Tensor``: its class is
 reported as what it is. A tensor always carries its values (complex ones as (real, imaginary) pairs);
-one too large to send carries a summary of them instead.
+one too large to send carries a summary of them instead. An object of another class is its class name
+and a bounded repr, or, when the course declares how to read its objects (``grader.worker.reading``), the
+values read from it, each a plain number, text, tensor or a sequence of them.
 """
 
 from __future__ import annotations
 
 import math
 import reprlib
+import sys
 from typing import Any
 
 import torch
+
+from grader.worker.reading import Reading
 
 MAX_ELEMENTS = 100_000
 MAX_ITEMS = 1_000
@@ -25,8 +30,8 @@ _repr.maxstring = 200
 _repr.maxother = 200
 
 
-def encode(value: Any, depth: int = 0) -> Any:
-    """A JSON-able description of ``value``."""
+def encode(value: Any, depth: int = 0, reading: Reading | None = None) -> Any:
+    """A JSON-able description of ``value`` (objects read as ``reading`` says, when given)."""
     if value is None or isinstance(value, bool):
         return value
     if type(value) is int and abs(value) >= 2**1024:  # past any float, and past what JSON may print of an int
@@ -42,12 +47,32 @@ def encode(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return {"type": "object", "class": "too deeply nested", "repr": ""}
     if type(value) in (list, tuple):
-        items = [encode(item, depth + 1) for item in value[:MAX_ITEMS]]
+        items = [encode(item, depth + 1, reading) for item in value[:MAX_ITEMS]]
         return {"type": type(value).__name__, "items": items, "length": len(value)}
     if type(value) is dict:
-        items = {str(key)[:200]: encode(item, depth + 1) for key, item in list(value.items())[:MAX_ITEMS]}
+        items = {str(key)[:200]: encode(item, depth + 1, reading) for key, item in list(value.items())[:MAX_ITEMS]}
         return {"type": "dict", "items": items}
+    if reading is not None:
+        read = reading.read(value)
+        return {"type": "object", "class": _class_name(value), "repr": "",
+                "attributes": {str(name)[:200]: encode_plain(item, depth + 1) for name, item in read.items()}}
     return {"type": "object", "class": _class_name(value), "repr": _safe_repr(value)}
+
+
+def encode_plain(value: Any, depth: int = 0) -> Any:
+    """What was read from a student's object: numbers, text and tensors as ``encode`` writes them, numpy's own
+    numbers and arrays as plain numbers and tensors, sequences of them, and anything else as its class name alone
+    (no code of the object runs)."""
+    if value is None or type(value) in (bool, int, float, str) or isinstance(value, torch.Tensor):
+        return encode(value, depth)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None \
+            and isinstance(value, (numpy.generic, numpy.ndarray)) and value.dtype.kind in "biuf":
+        return encode(value.item() if isinstance(value, numpy.generic) else torch.from_numpy(numpy.array(value)), depth)
+    if type(value) in (list, tuple) and depth < MAX_DEPTH:
+        items = [encode_plain(item, depth + 1) for item in value[:MAX_ITEMS]]
+        return {"type": type(value).__name__, "items": items, "length": len(value)}
+    return {"type": "object", "class": _class_name(value), "repr": ""}
 
 
 def encode_tensor(tensor: torch.Tensor, depth: int = 0) -> dict[str, Any]:
@@ -118,7 +143,8 @@ def encode_module(module: torch.nn.Module, depth: int = 0) -> dict[str, Any]:
 
 def _class_name(value: Any) -> str:
     cls = type(value)
-    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    name = f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__qualname__
+    return name[:200]
 
 
 def _safe_repr(value: Any) -> str:

@@ -20,9 +20,10 @@ import torch
 
 from grader.authoring import Call
 from grader.protocol import UNREADABLE_RESULT, Probe, ProbeKind
-from grader.worker import cases, encoding, gradients, graph, transforms
+from grader.worker import cases, encoding, gradients, graph, object_graph, transforms
 from grader.worker.cases import CourseFiles
 from grader.worker.loader import SubmissionFinder, describe, student_traceback
+from grader.worker.reading import Reading, Unreadable
 
 OUTPUT_LIMIT = 4_000
 DIFFERENTIABLE_EPS = 1e-4
@@ -118,7 +119,15 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
     seed_global_generators(seed, probe.case)
     if probe.kind == ProbeKind.DATASET:
         return _observe_dataset(target, resolver.finder)
-    calls = course.build(probe.case, seed)
+    if course.takes_tested(probe.case):  # built with the code under test: what it raises is its own
+        built = _call(lambda: course.build(probe.case, seed, target), Call([]), resolver.finder)
+        if "error" in built:
+            error = built["error"]
+            error["message"] = f"building the inputs of case {probe.case} with it raised {error['message']}"
+            return {"status": "missing", "error": error}
+        calls = built["value"]
+    else:
+        calls = course.build(probe.case, seed)
     seed_global_generators(seed, probe.case)  # the same draws whatever building the inputs took
     if probe.transform:  # the reference on calls transformed as a classic slip would
         calls = transforms.transformed(calls, probe.transform)
@@ -133,12 +142,20 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
                 record["finite_difference"] = _forward_differences(target, call)
         return {"status": "ok", "calls": observed}
     switched_off = probe.kind == ProbeKind.NO_AUTOGRAD
-    observed = [_observe_call(target, call, resolver.finder, switched_off) for call in calls]
+    read = _reading(probe, course)
+    observed = [_observe_call(target, call, resolver.finder, switched_off, read, probe.graph) for call in calls]
     if trusted and probe.fd_target:
         scalar = course.target(probe.fd_target)
         for record, call in zip(observed, calls):
             record["finite_difference"] = target_differences(scalar, call, list(probe.wrt))
     return {"status": "ok", "calls": observed, **({"transform": probe.transform} if probe.transform else {})}
+
+
+def _reading(probe: Probe, course: CourseFiles) -> Reading | None:
+    """How the probe's function declares its returned objects are read, if it does."""
+    if probe.reader:
+        return Reading(reader=course.reader(probe.reader))
+    return Reading(probe.attributes) if probe.attributes else None
 
 
 def seed_global_generators(seed: int, case: str) -> None:
@@ -162,14 +179,14 @@ def _encode_args(args: list, kwargs: dict) -> dict:
 
 def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool = False) -> dict:
     """Call, capturing output, time and any exception (including SystemExit and KeyboardInterrupt)."""
-    record: dict[str, Any] = {"label": call.label}
+    record: dict[str, Any] = {"label": call.label, **({"ran": True} if call.run else {})}
     started = time.perf_counter()
     with captured_output() as output, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             context = autograd_switched_off() if switched_off else contextlib.nullcontext()
             with context:
-                record["value"] = function(*call.args, **call.kwargs)
+                record["value"] = (call.run or function)(*call.args, **call.kwargs)
         except BaseException as error:  # noqa: BLE001 - everything a student raises is feedback
             record["error"] = _error(error, finder)
     record["seconds"] = time.perf_counter() - started
@@ -177,7 +194,8 @@ def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off
     return record
 
 
-def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool) -> dict:
+def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool,
+                  read: Reading | None = None, graph_of: tuple[str, ...] = ()) -> dict:
     before = _encode_args(call.args, call.kwargs)
     watched = {name: _tensors_of(value) for name, value in call.watch.items()}
     parameters = [_parameter_ids(arg) for arg in call.args]
@@ -189,24 +207,28 @@ def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, swit
         record["parameters_kept"] = [ids is None or ids == _parameter_ids(arg) for ids, arg in zip(parameters, call.args)]
         if "value" in record:
             value = record.pop("value")
-            result, unreadable = _encoded(value)
+            result, unreadable = _encoded(value, read)
             if unreadable:
                 record["error"] = unreadable
             else:
                 record["identity"] = _identity(value, call.args)
                 record["result"] = result
-                described = graph.describe_returned(value, call.args)  # a training's parameters: still leaves?
+                described = (object_graph.describe(value, *graph_of, read) if graph_of  # a student's own engine
+                             else graph.describe_returned(value, call.args))  # a training's parameters: still leaves?
                 if described:
                     record["graph"] = described
         record["changed"] = [name for name, tensors in watched.items() if not _same(tensors, _tensors_of(call.watch[name]))]
     return record
 
 
-def _encoded(value: Any) -> tuple[Any, dict | None]:
+def _encoded(value: Any, read: Reading | None = None) -> tuple[Any, dict | None]:
     """The encoding of what the code returned, or the error record of a value the encoder cannot read (a sparse
     or meta tensor, an object whose attributes raise): the student's, said as such, never the grader's."""
     try:
-        return encoding.encode(value), None
+        return encoding.encode(value, reading=read), None
+    except Unreadable as error:
+        return None, {"type": UNREADABLE_RESULT, "message": f"returned an object the grader cannot read: {error}",
+                      "traceback": ""}
     except Exception as error:  # noqa: BLE001 - any value a student returns
         message = f"returned a value the grader cannot read ({type(error).__name__}: {str(error)[:200]})"
         return None, {"type": UNREADABLE_RESULT, "message": message, "traceback": ""}
