@@ -214,6 +214,7 @@ class Session:
                 request = replace(repair.request(base, self.assignment, found, folder, phase), timeout=limit)
                 response = worker.request(request, time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS)
                 found = repair.passing(response, self.assignment, found, evidence, phase)
+                found = repair.reproduced(found) if phase else found
                 if not found:
                     return []
             repair.attach(tests, repair.located(found, code, self.assignment.repair_hints))

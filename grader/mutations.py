@@ -239,11 +239,16 @@ def _named(node: ast.AST, position: int, count: int) -> str:
 
 
 def _in_place(node: ast.AST) -> Iterator[_Replacement]:
-    """``x = x - y`` and ``x -= y``: a new tensor, or the same one changed in place."""
+    """``x = x - y`` and ``x -= y``: a new tensor, or the same one changed in place; ``p.grad = g`` and
+    ``p.grad += g``: a gradient assigned, or accumulated."""
     if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.BinOp)
             and _text(node.value.left) == _text(node.targets[0])):
         changed = ast.copy_location(ast.AugAssign(node.targets[0], node.value.op, node.value.right), node)
         yield changed, f"{_text(node)} → {_text(changed)}", "in place"
+    if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Attribute)
+            and node.targets[0].attr == "grad" and not isinstance(node.value, ast.Constant)):
+        changed = ast.copy_location(ast.AugAssign(node.targets[0], ast.Add(), node.value), node)
+        yield changed, f"{_text(node)} → {_text(changed)}", "accumulate"  # a gradient assigned, not accumulated
     if isinstance(node, ast.AugAssign):
         loaded = copy.deepcopy(node.target)
         for child in ast.walk(loaded):

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from grader import checks, mutations, plan
+from grader import checks, mutations, plan, pyparse
 from grader.assignment import Assignment, CheckSpec
 from grader.records import read_observations
 from grader.protocol import Probe, Request, Response
@@ -40,6 +40,7 @@ class Candidate:
     module: str
     attribute: str
     edit: mutations.Edit
+    control: bool = False  # the definition unedited: it must fail as the student's did, or no copy is believed
 
 
 def searched(tests: list[TestResult], code: Submission, events: set[str]) -> list[str]:
@@ -59,16 +60,30 @@ def searched(tests: list[TestResult], code: Submission, events: set[str]) -> lis
 
 def candidates(code: Submission, functions: list[str], folder: Path) -> list[Candidate]:
     """The edited copies of each function, written into ``folder``: each a module that takes every name of the
-    function's own module (loaded once in the child, as the student wrote it) and defines the edited function."""
+    function's own module (loaded once in the child, as the student wrote it) and defines the edited function.
+    Each function's first copy is its control: the definition unedited. A function whose name is bound again
+    after its last definition (``Value = Other``, an import) gets none: no copy would be what runs."""
     token = secrets.token_hex(4)  # no student module can be named like a copy
     found = []
     for function in functions:
         definition = code.definitions[function]
-        for edit in mutations.single_edits(_running(definition), MAX_EDITS):
+        node = _running(definition)
+        source = pyparse.unparse(node) if node is not None else None
+        if source is None:
+            continue
+        control = mutations.Edit(node.lineno, "", source)
+        for edit in [control, *mutations.single_edits(node, MAX_EDITS)]:
             module = f"_repair_{token}_{len(found)}"
             (folder / f"{module}.py").write_text(_copy(definition.source.module, edit.source), encoding="utf-8")
-            found.append(Candidate(function, module, _attribute(definition), edit))
+            found.append(Candidate(function, module, _attribute(definition), edit, control=edit is control))
     return found
+
+
+def reproduced(kept: list[Candidate]) -> list[Candidate]:
+    """The copies that passed, less every copy of a function whose control passed too (its copies do not
+    behave as the student's code does), and less the controls."""
+    unreproduced = {candidate.function for candidate in kept if candidate.control}
+    return [candidate for candidate in kept if candidate.function not in unreproduced and not candidate.control]
 
 
 def screens(tests: list[TestResult], assignment: Assignment, functions: list[str]) -> dict[str, CheckSpec]:
@@ -143,12 +158,20 @@ def _copy(module: str, source: str) -> str:
             f"del _autograde_import\n{source}\n")
 
 
-def _running(definition: Definition) -> ast.stmt:
+def _running(definition: Definition) -> ast.stmt | None:
     """The definition Python runs: the last top-level one of that name in its file (a notebook keeps old
-    attempts above the new one)."""
-    tree = definition.source.tree
-    same = [node for node in tree.body if getattr(node, "name", None) == _attribute(definition)] if tree else []
-    return same[-1] if same else definition.node
+    attempts above the new one); None when a later top-level statement binds the name to something else."""
+    tree, name = definition.source.tree, _attribute(definition)
+    if tree is None:
+        return definition.node
+    positions = [index for index, node in enumerate(tree.body) if getattr(node, "name", None) == name]
+    if not positions:
+        return definition.node
+    later = tree.body[positions[-1] + 1:]
+    rebound = any(isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, (ast.Store, ast.Del))
+                  or isinstance(node, ast.alias) and (node.asname or node.name.split(".")[0]) == name
+                  for statement in later for node in ast.walk(statement))
+    return None if rebound else tree.body[positions[-1]]
 
 
 def _attribute(definition: Definition) -> str:

@@ -77,8 +77,8 @@ HOSTILE_LOSS = {"neuron": {"loss_fn": """
 def test_code_that_recognises_the_edited_copies_gets_only_a_hint_never_points(session, make_submission):
     result = session.grade(make_submission(HOSTILE_LOSS))
     loss = [t for t in by_function(result, "loss_fn") if t.check == "returns"][0]
-    assert loss.status == "fail" and loss.score == 0
-    assert loss.repair is not None  # whatever it told itself, it earned nothing for it
+    assert loss.status == "fail" and loss.score == 0  # whatever it tells itself, it earns nothing
+    assert loss.repair is None  # and its unedited copy passing too, no copy is believed
 
 
 def test_a_failing_search_is_a_grader_warning_and_costs_nothing(session, make_submission, monkeypatch):
@@ -268,3 +268,30 @@ def test_repairs_are_located_in_another_course_too(name, second_course, tmp_path
     assert failing and failing[0].repair is not None, [t.message for t in failing]
     assert failing[0].repair.line == _line_of(folder, module, function, text)
     assert edit in failing[0].repair.edit
+
+
+def test_a_name_rebound_at_run_time_gets_no_hint_from_its_unrun_definition(session, make_submission):
+    """The copies edit the definition in the file; when the name that runs is bound elsewhere at run time (here
+    through globals(), which no reading of the code sees), the unedited copy (the control) passes where the
+    student's code failed, and no copy is believed."""
+    changes = {"neuron": {"loss_fn": """
+        def loss_fn(y_pred, y):
+            return torch.mean((y_pred - y) ** 2)
+
+        def _summed(y_pred, y):
+            return torch.sum((y_pred - y) ** 2)
+
+        globals()["loss_fn"] = _summed
+        """}}
+    result = session.grade(make_submission(changes))
+    failing = [t for t in by_function(result, "loss_fn") if t.status != PASS]
+    assert failing and not any(t.repair for t in failing)
+
+
+def test_a_gradient_assigned_instead_of_accumulated_is_one_edit():
+    edits = mutations.single_edits(_definition(
+        "def _backward(self, other, out):\n"
+        "    self.grad += other.data * out.grad\n"
+        "    other.grad = self.data * out.grad\n"))
+    assert any(edit.text == "other.grad = self.data * out.grad → other.grad += self.data * out.grad" and edit.line == 3
+               for edit in edits)

@@ -270,3 +270,15 @@ def test_release_bundle_checks_from_the_answer_key(course, tmp_path):
     assert solved.passed and solved.score == solved.max_score, _failing(solved)
     assert any(t.mistake == "backward-not-topological" for t in wrong.tests)
     assert stubs.score == 0
+
+
+def test_one_gradient_assigned_instead_of_accumulated_is_located_at_its_line(submit):
+    """The located repair works on a class exercise too: the edited copies are whole classes, built into the
+    cases' inputs like the student's own."""
+    wrong = SOLUTION.replace("            other.grad += self.data * out.grad", "            other.grad = self.data * out.grad")
+    result = submit(wrong)
+    failing = [t for t in result.tests if t.status != "pass"]
+    line = next(number for number, text in enumerate(wrong.splitlines(), 1) if "other.grad = self.data" in text)
+    assert failing and all(t.repair is not None and t.repair.line == line for t in failing), \
+        [(t.message, t.repair) for t in failing]
+    assert "other.grad += self.data * out.grad" in failing[0].repair.edit

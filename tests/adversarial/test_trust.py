@@ -393,4 +393,4 @@ def test_the_edited_copies_of_the_repair_search_run_sandboxed_and_earn_nothing(g
                            "        raise RuntimeError(f'leaked {leaked!r}')\n", "        return torch.mean((y_pred - y) ** 2)\n")
     result = _grade(grading, course, tmp_path / "again", {"neuron": {"loss_fn": passing}})
     returns = next(t for t in by_function(result, "loss_fn") if t.check == "returns")
-    assert returns.status == "fail" and returns.score == 0 and returns.repair is not None  # a hint to itself, no points
+    assert returns.status == "fail" and returns.score == 0 and returns.repair is None  # no points, and no hint either
