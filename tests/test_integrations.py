@@ -173,3 +173,14 @@ def test_pytest_plugin_runs_one_test_per_check(bundle, tmp_path):
     solved = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--autograde",
                              str(ROOT / "solutions"), "--autograde-seed", "7"], cwd=repo, capture_output=True, text=True, env=env)
     assert solved.returncode == 0 and "31 passed" in solved.stdout
+
+
+def test_an_annotation_sits_on_the_line_of_a_located_repair(tmp_path, monkeypatch):
+    from grader.results import Repair, SubmissionResult, TestResult
+    file = tmp_path / "hw" / "neuron.py"
+    repaired = TestResult("loss_fn: returns", "loss_fn", "returns", 2, "fail", "values differ", "sum-instead-of-mean",
+                          file=str(file), line=79, repair=Repair("neuron.py", 80, "neuron.py:80", ".sum() → .mean()"))
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    (line,) = github.annotations(SubmissionResult("hw", 1, [repaired]))
+    assert line.startswith("::error file=hw/neuron.py,line=80,") and "a single edit at neuron.py%3A80" not in line
+    assert "repair: a single edit at neuron.py:80 makes every check" in line and ".mean" not in line  # line mode

@@ -26,15 +26,20 @@ def escape_property(text: str) -> str:
 
 def annotations(result: SubmissionResult) -> list[str]:
     """``::error file=…,line=…,title=…::message`` lines, worst first, at most ten; each on one line,
-    its control characters made visible, then escaped as GitHub documents."""
+    its control characters made visible, then escaped as GitHub documents. A located repair in a Python file
+    puts the annotation on its line, and says so."""
     failing = [test for test in result.tests if test.status != PASS]
     failing.sort(key=lambda t: (t.status not in (ERROR, INTERNAL), -t.max_score))
     lines = []
     for test in failing[:MAX_ANNOTATIONS]:
         properties = [f"title={escape_property(visible(f'{test.name} ({test.score:g}/{test.max_score:g})'))}"]
+        message = short_message(test.message, test.mistake)
+        line = test.line or 1
+        if test.repair and str(test.file).endswith(".py"):
+            line, message = test.repair.line, f"{message} ({test.repair.text})"
         if relative(test.file):
-            properties = [f"file={escape_property(visible(relative(test.file)))}", f"line={test.line or 1}", *properties]
-        lines.append(f"::error {','.join(properties)}::{escape_data(visible(short_message(test.message, test.mistake)))}")
+            properties = [f"file={escape_property(visible(relative(test.file)))}", f"line={line}", *properties]
+        lines.append(f"::error {','.join(properties)}::{escape_data(visible(message))}")
     return lines
 
 
