@@ -71,6 +71,7 @@ def test_grade_writes_a_report_of_the_class(graded):
     assert "sum-instead-of-mean" in text and "Score distribution" in text and "Pass rate per function" in text
     assert "expected:</span> tensor(0.179801, dtype=float32)" in text  # emma's block, as she reads it
     assert "Training trajectories" in text
+    assert "One-edit repairs" in text and "<code>.sum() → .mean()</code>" in text  # emma's loss_fn, repaired by one edit
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing fetched from elsewhere
 
 
