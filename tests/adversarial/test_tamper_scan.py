@@ -679,6 +679,7 @@ def test_the_shipped_code_scans_clean():
     flagged = {str(path.relative_to(ROOT)): tamper.scan_source(path.read_text(encoding="utf-8")) for path in _python_files()}
     assert {name: found for name, found in flagged.items() if found} == {
         "examples/autograd-functions/inputs.py": [tamper.Finding(17, "grader-import", "imports grader.authoring")],
+        "examples/scalar-engine/inputs.py": [tamper.Finding(17, "grader-import", "imports grader.authoring")],
         "examples/variants.py": [tamper.Finding(12, "grader-import", "imports grader")]}
 
 
