@@ -26,10 +26,11 @@ from grader.records import read_observations
 from grader.assignment import Assignment, FunctionSpec
 from grader.protocol import Event, EventKind, Request, Response
 from grader.reference import ReferenceSource, Solutions
+from grader.reference_cache import CachedSolutions, ReferenceCache
 from grader.results import (CALLS_A_STUB, ERROR, FAIL, INTERNAL, INTERNAL_NOTE, NOT_FOUND, PASS, SubmissionResult,
                             TestResult)
 from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
-from grader.worker import privileges
+from grader.worker import landlock, privileges
 
 OUT_OF_TIME = "the time left to this submission"  # what stops the functions left when the code kept killing its worker
 UID_BLOCKS = 2**24  # as root, each session draws a block of 64 uids at random from 61000 up: one per worker
@@ -85,11 +86,15 @@ class Session:
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
                  only: list[str] | None = None, workers: int = 1, key: ReferenceSource | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", cache: bool = False):
+        """``cache``: keep the solutions' evidence on disk and reuse its seeds (``check``), where student code
+        cannot write the cache (``confines_writes``)."""
         privileges.hide_process()  # no student process of this uid can read this one's environment or descriptors
         self.assignment = assignment
         self.uid_base = student_uid_base()
         source = key if key is not None else Solutions(assignment, only, device)
+        kept = ReferenceCache.open(assignment, only, device) if cache and key is None and confines_writes(sandbox) else None
+        source = CachedSolutions(source, kept) if kept is not None else source
         self.seed = source.choose(seed)
         self.only = only
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
@@ -243,6 +248,12 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def confines_writes(sandbox: str) -> bool:
+    """Whether student code run in this mode cannot write outside its own folder (so not the reference cache):
+    under bubblewrap, as another uid (a grader running as root), or under Landlock."""
+    return sandbox == "bwrap" or os.geteuid() == 0 or landlock.abi_version() > 0
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:
