@@ -132,7 +132,8 @@ class Session:
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
         evidence = self.reference()  # its times make the student's time limits
         probes = plan.student_probes(self.assignment, runnable)
-        limits = timelimits.for_functions(probes, evidence.reference, self.assignment.time_policy, self.assignment.timeout)
+        policy = self.assignment.time_policy.on(self.device)
+        limits = timelimits.for_functions(probes, evidence.reference, policy, self.assignment.timeout)
         response = self._run(worker, path, code, runnable, uid, limits)
         observed = read_observations(response.observations, probes)
         evidence = checks.Evidence(observed, evidence.reference, evidence.variants)

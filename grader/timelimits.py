@@ -8,7 +8,7 @@ runs"). A reference without measured times (an answer key that carries none) lea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grader.protocol import Probe
 from grader.records import Observation
@@ -21,6 +21,11 @@ class Policy:
     adaptive: bool = True
     floor: float = 1.0  # seconds every function gets, whatever the reference took
     factor: float = 50.0  # times the reference's own time on the same calls
+
+    def on(self, device: str) -> Policy:
+        """The rule on this device: off on a GPU (untested there), where a fresh process's CUDA start-up, paid by
+        whichever function first touches the GPU, cannot be told from that function's own time."""
+        return self if device == "cpu" else replace(self, adaptive=False)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ def test_without_the_references_times_the_declared_timeout_is_the_limit():
     assert missing["f"].seconds == missing["g"].seconds == 5.0
     off = timelimits.for_functions(PROBES, untimed, dataclasses.replace(POLICY, adaptive=False), ceiling=5.0)
     assert {limit.seconds for limit in off.values()} == {5.0}
+    on_gpu = timelimits.for_functions(PROBES, {**untimed, "f:call:a": _observed(0.01)}, POLICY.on("cuda"), ceiling=5.0)
+    assert {limit.seconds for limit in on_gpu.values()} == {5.0} and POLICY.on("cpu") == POLICY
 
 
 def _course_with(tmp_path, settings: str):
