@@ -97,6 +97,32 @@ CORRECT_VARIANTS = {
         """}},
 }
 
+# right, and many times slower than the reference (Python loops over the samples): never timed out
+SLOW_CORRECT_VARIANTS = {
+    "model sample by sample": {"neuron": {"model": """
+        def model(X, W, b):
+            return torch.stack([activate(sum(X[i, j] * W[j] for j in range(len(W))) + b[0]) for i in range(len(X))])
+        """}},
+    "loss by a Python sum": {"neuron": {"loss_fn": """
+        def loss_fn(y_pred, y):
+            total = 0.0
+            for i in range(len(y)):
+                total = total + (y_pred[i] - y[i]) ** 2
+            return total / len(y)
+        """}},
+    "gradient sample by sample": {"backprop": {"gradient": """
+        def gradient(W, b, X, y):
+            W_grad, b_grad = torch.zeros_like(W), torch.zeros_like(b)
+            for i in range(len(y)):
+                z = torch.sum(X[i] * W) + b
+                s = 1 / (1 + torch.exp(-z))
+                delta = 2 * (s - y[i]) * s * (1 - s)
+                W_grad = W_grad + delta * X[i]
+                b_grad = b_grad + delta
+            return W_grad / len(y), b_grad / len(y)
+        """}},
+}
+
 
 def _dataset(row_7: str, scale: str) -> str:
     """A complete SimpleDataset with the given row 7 of X and scaling of y."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grader import diagnosis, pyparse
 from grader.kinds import CHECK_KINDS
+from grader.timelimits import Policy
 
 @dataclass(frozen=True)
 class CheckSpec:
@@ -98,9 +99,10 @@ class Assignment:
     exercises: Path
     mistakes: Path
     functions: tuple[FunctionSpec, ...]
-    timeout: float = 10.0
+    timeout: float = 10.0  # the ceiling of every function's time limit
     memory_mb: int = 3072
     repair_hints: str = "line"  # what a located repair tells the student: "line", "edit" (the line and the edit), "off"
+    time_policy: Policy = field(default_factory=Policy)  # each function's limit below the ceiling
     answer_key: Path | None = None
     inputs: Path | None = None
     targets: Path | None = None
@@ -160,6 +162,7 @@ def load(path: Path) -> Assignment:
         timeout=float(settings.get("timeout", 10)),
         memory_mb=int(settings.get("memory_mb", 3072)),
         repair_hints=_repair_hints(settings.get("repair_hints", "line"), path),
+        time_policy=_time_policy(settings, path),
         answer_key=root / settings["answer_key"] if "answer_key" in settings else None,
         inputs=inputs if inputs.is_file() else None,
         targets=targets if targets.is_file() else None,
@@ -179,6 +182,19 @@ def _repair_hints(value: object, path: Path) -> str:
     if value not in REPAIR_HINTS:
         raise AssignmentError(f"{path}: repair_hints must be \"line\", \"edit\" or \"off\", not {value!r}")
     return str(value)
+
+
+def _time_policy(settings: dict, path: Path) -> Policy:
+    """The course's rule for time limits: ``adaptive_timeout`` (true or false), ``timeout_floor`` and
+    ``timeout_factor`` (positive numbers) in ``[assignment]``."""
+    default = Policy()
+    adaptive = settings.get("adaptive_timeout", default.adaptive)
+    floor, factor = settings.get("timeout_floor", default.floor), settings.get("timeout_factor", default.factor)
+    numbers = all(type(value) in (int, float) and value > 0 for value in (floor, factor))
+    if not isinstance(adaptive, bool) or not numbers:
+        raise AssignmentError(f"{path}: [assignment] adaptive_timeout is true or false, timeout_floor and "
+                              "timeout_factor are positive numbers of seconds and times")
+    return Policy(adaptive, float(floor), float(factor))
 
 
 def declaration_problems(course: Assignment) -> list[str]:

@@ -151,7 +151,7 @@ def _show_graphs(spec: FunctionSpec, check: CheckSpec, verdict: Verdict, got: Ca
 
 def _seconds(observed: Observation | None) -> float:
     """The time the calls of an observation took, as the student's process reports it."""
-    return sum(call.seconds for call in observed.calls) if observed else 0.0
+    return sum(call.seconds or 0.0 for call in observed.calls) if observed else 0.0
 
 
 def _raised(spec: FunctionSpec, check: CheckSpec, got: CallRecord) -> Verdict | None:

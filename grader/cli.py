@@ -129,7 +129,7 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     key = _answer_key(course)
     try:
         session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key,
-                          device=device)
+                          device=device, cache=True)
     except answer_key.AnswerKeyError as error:
         raise click.BadParameter(str(error), param_hint="--seed") from error
     with session:

@@ -21,16 +21,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from grader import checks, footprint, plan, pyparse, records, repair, submission, tamper
+from grader import checks, footprint, plan, pyparse, records, repair, submission, tamper, timelimits
 from grader.records import read_observations
 from grader.assignment import Assignment, FunctionSpec
 from grader.protocol import Event, EventKind, Request, Response
 from grader.reference import ReferenceSource, Solutions
+from grader.reference_cache import CachedSolutions, ReferenceCache
 from grader.results import (CALLS_A_STUB, ERROR, FAIL, INTERNAL, INTERNAL_NOTE, NOT_FOUND, PASS, SubmissionResult,
                             TestResult)
 from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
-from grader.worker import privileges
+from grader.worker import landlock, privileges
 
+OUT_OF_TIME = "the time left to this submission"  # what stops the functions left when the code kept killing its worker
 UID_BLOCKS = 2**24  # as root, each session draws a block of 64 uids at random from 61000 up: one per worker
 
 
@@ -84,11 +86,15 @@ class Session:
 
     def __init__(self, assignment: Assignment, seed: int | None = None, sandbox: str = "process",
                  only: list[str] | None = None, workers: int = 1, key: ReferenceSource | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", cache: bool = False):
+        """``cache``: keep the solutions' evidence on disk and reuse its seeds (``check``), where student code
+        cannot write the cache (``confines_writes``)."""
         privileges.hide_process()  # no student process of this uid can read this one's environment or descriptors
         self.assignment = assignment
         self.uid_base = student_uid_base()
         source = key if key is not None else Solutions(assignment, only, device)
+        kept = ReferenceCache.open(assignment, only, device) if cache and key is None and confines_writes(sandbox) else None
+        source = CachedSolutions(source, kept) if kept is not None else source
         self.seed = source.choose(seed)
         self.only = only
         self.specs = [spec for spec in assignment.functions if only is None or spec.name in only]
@@ -124,9 +130,12 @@ class Session:
             _give(stage, uid)
         preflight = {spec.name: _preflight(spec, code) for spec in self.specs}
         runnable = [spec.name for spec in self.specs if preflight[spec.name] is None]
-        response = self._run(worker, path, code, runnable, uid)
-        observed = read_observations(response.observations, plan.student_probes(self.assignment, runnable))
-        evidence = self.reference()
+        evidence = self.reference()  # its times make the student's time limits
+        probes = plan.student_probes(self.assignment, runnable)
+        policy = self.assignment.time_policy.on(self.device)
+        limits = timelimits.for_functions(probes, evidence.reference, policy, self.assignment.timeout)
+        response = self._run(worker, path, code, runnable, uid, limits)
+        observed = read_observations(response.observations, probes)
         evidence = checks.Evidence(observed, evidence.reference, evidence.variants)
         events = {event.function: event for event in response.events}
         tests = []
@@ -136,7 +145,7 @@ class Session:
                     status, message = preflight[spec.name]
                     test = TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, status, message)
                 elif spec.name in events and not _observed(spec, check, evidence):
-                    test = _event_result(spec, check, events[spec.name], self.assignment)
+                    test = _event_result(spec, check, events[spec.name], self.assignment, limits.get(spec.name))
                 else:
                     test = _judged(spec, check, evidence, self.assignment)
                 _locate(test, code)
@@ -151,15 +160,19 @@ class Session:
                                 fingerprints=fingerprints, trajectories=trajectories, course=self.assignment.name,
                                 flags=tamper.scan(code), load_problems=load_problems)
 
-    def _request(self, code: submission.Submission, functions: list[str], uid: int, label: str) -> Request:
-        """The worker's request to run ``functions`` of the submission on their probes, within the course's limits."""
+    def _request(self, code: submission.Submission, functions: list[str], uid: int, label: str,
+                 limits: dict[str, timelimits.TimeLimit] | None = None) -> Request:
+        """The worker's request to run ``functions`` of the submission on their probes, within the course's limits
+        (each function's own, where ``limits`` gives it)."""
         return Request(label, code.module_files(),
                        {name: (code.definitions[name].source.module, name) for name in functions},
                        tuple(plan.student_probes(self.assignment, functions)), self.seed,
                        self.assignment.timeout, self.assignment.memory_mb, uid=uid, inputs=self.inputs,
-                       private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda")
+                       private_tmp=self.sandbox == "bwrap", gpu=self.device == "cuda",
+                       limits={name: limit.seconds for name, limit in (limits or {}).items() if name in functions})
 
-    def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int) -> Response:
+    def _run(self, worker: Worker, path: Path, code: submission.Submission, runnable: list[str], uid: int,
+             limits: dict[str, timelimits.TimeLimit]) -> Response:
         """Run the functions in the worker. When the code kills the worker itself, that costs only the
         function that was running: the others run again in the restarted worker, within what is left of the
         first request's deadline (so a submission that keeps killing its worker cannot multiply it)."""
@@ -168,11 +181,11 @@ class Session:
         pending = list(runnable)
         until = None
         while pending:
-            request = self._request(code, pending, uid, str(path))
+            request = self._request(code, pending, uid, str(path), limits)
             if until is None:
                 until = time.monotonic() + deadline_seconds(request) + STARTUP_SECONDS
             elif time.monotonic() >= until:
-                crashed += [Event(name, EventKind.TIMEOUT, "the time left to this submission") for name in pending]
+                crashed += [Event(name, EventKind.TIMEOUT, OUT_OF_TIME) for name in pending]
                 break
             try:
                 response = worker.request(request, until)
@@ -202,7 +215,7 @@ class Session:
                 return []
             owner = uid if os.geteuid() == 0 else None
             repair.give(folder, found, owner)
-            base = self._request(code, functions, uid, str(code.root))
+            base = self._request(code, functions, uid, str(code.root))  # the course's timeout: one box for all copies
             screen = repair.screens(tests, self.assignment, functions)
             budget = self.assignment.timeout * len(functions)  # one time limit per function, for both phases
             started = time.monotonic()
@@ -236,6 +249,12 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def confines_writes(sandbox: str) -> bool:
+    """Whether student code run in this mode cannot write outside its own folder (so not the reference cache):
+    under bubblewrap, as another uid (a grader running as root), or under Landlock."""
+    return sandbox == "bwrap" or os.geteuid() == 0 or landlock.abi_version() > 0
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:
@@ -316,10 +335,14 @@ def _observed(spec: FunctionSpec, check, evidence: checks.Evidence) -> bool:
     return all(probe.id in evidence.student for probe in plan.probes_for_check(spec, check))
 
 
-def _event_result(spec: FunctionSpec, check, event: Event, course: Assignment) -> TestResult:
+def _event_result(spec: FunctionSpec, check, event: Event, course: Assignment,
+                  limit: timelimits.TimeLimit | None) -> TestResult:
     if event.kind == EventKind.TIMEOUT:
         module = f" while importing {event.module}.py" if event.module else ""
-        message = f"{spec.name} did not finish within {event.detail}{module}"
+        within = event.detail  # the worker's "5 s", or the time left to the submission
+        if limit is not None and event.detail != OUT_OF_TIME:
+            within = limit.describe() if not event.module else f"{limit.ceiling:g} s (the course's time limit)"
+        message = f"{spec.name} did not finish within {within}{module}"
         return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR, message, "timeout",
                           hint=course.catalogue.advice("timeout", spec.hints))
     return TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, ERROR,

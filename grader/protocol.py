@@ -69,7 +69,7 @@ class Request:
     functions: dict[str, tuple[str, str]]  # contract name -> (module, attribute)
     probes: tuple[Probe, ...]
     seed: int
-    timeout: float  # seconds per function
+    timeout: float  # seconds per function: the ceiling, and the limit while the code's own files load
     memory_mb: int
     trusted: bool = False  # the reference and its variants: no limits, finite-difference targets
     uid: int | None = None  # run the code as this user, where the worker may switch
@@ -77,6 +77,11 @@ class Request:
     targets: str | None = None  # the course's targets.py (trusted runs only)
     private_tmp: bool = False  # /tmp is the child's own (bwrap)
     gpu: bool = False  # the code may use the GPU (--device cuda): its device files stay usable
+    limits: dict[str, float] = field(default_factory=dict)  # contract name -> its own time limit, within timeout
+
+    def limit(self, function: str) -> float:
+        """The seconds ``function`` may run (its files' loading aside): its own limit, never past ``timeout``."""
+        return min(self.limits.get(function, self.timeout), self.timeout)
 
     def to_json(self) -> str:
         """The request as one JSON line."""
@@ -90,6 +95,7 @@ class Request:
         data = json.loads(line)
         data["probes"] = tuple(Probe.from_json(probe) for probe in data["probes"])
         data["functions"] = {name: tuple(where) for name, where in data["functions"].items()}
+        data["limits"] = {str(name): float(seconds) for name, seconds in data.get("limits", {}).items()}
         return cls(**data)
 
 

@@ -178,7 +178,7 @@ class CallRecord:
 
     label: str = ""
     ran: bool = False  # the call ran the course's own code on objects it built (``Call.run``): the label says it all
-    seconds: float = 0.0
+    seconds: float | None = None  # what the call took; None when the record does not say (an answer key may not)
     output: str = ""
     error: ErrorRecord | None = None
     result: Any = None
@@ -210,9 +210,10 @@ class CallRecord:
         if "ran" in data:
             _require(data["ran"] is True, "a call's ran flag is not true")
             read["ran"] = True
-        seconds = data.get("seconds", 0.0)
-        _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
-        read["seconds"] = seconds
+        if "seconds" in data:
+            seconds = data["seconds"]
+            _require(type(seconds) is float and 0.0 <= seconds <= MAX_SECONDS, "a call's time is not a time")
+            read["seconds"] = seconds
         if "error" in data:
             _require("result" not in data and "dataset" not in data, "a call both raised and returned")
             read["error"] = ErrorRecord.from_json(data["error"])

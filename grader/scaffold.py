@@ -10,7 +10,7 @@ from grader.release import release_exercises
 ASSIGNMENT = '''# The grading declarations of this course (see autograde's README, "Writing a course").
 [assignment]
 name = "{name}"
-timeout = 5      # seconds per function
+timeout = 5      # seconds per function at most (each gets 1 s + 50x the reference's time, within this)
 memory_mb = 3072 # address-space limit of the process running student code
 
 [mistake.relu-derivative-inverted]

@@ -163,7 +163,7 @@ def test_a_worker_killed_by_one_function_costs_only_that_function(session, tmp_p
     code = submission.load(ROOT / "solutions", {spec.name for spec in session.assignment.functions}, tmp_path)
     worker = _DyingWorker()
     runnable = ["gradient", "learn", "learn_sgd"]
-    response = session._run(worker, ROOT / "solutions", code, runnable, 0)
+    response = session._run(worker, ROOT / "solutions", code, runnable, 0, {})
     assert worker.requests == [runnable, ["gradient", "learn_sgd"]]
     assert [(event.function, event.kind) for event in response.events] == [("learn", EventKind.CRASH)]
 

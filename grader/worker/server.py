@@ -54,6 +54,36 @@ class Progress:
     received: int = 0  # bytes the children have sent so far
 
 
+@dataclass
+class FunctionClock:
+    """The time limit of the function a child is running: its own ``limit`` for its work, and the course's
+    ``ceiling`` for all of it. While the code's own files load (their top-level code is not the function's
+    work, and importing a library can take seconds on a loaded machine), only the ceiling counts. The child
+    reports its loading itself, so code that pretends to load gains at most the ceiling: the limit of old."""
+
+    started: float
+    limit: float
+    ceiling: float
+    loading_since: float | None = None
+    loading_for: float = 0.0
+
+    def loading(self, now: float) -> None:
+        """A file of the code started loading (nothing when one already was)."""
+        if self.loading_since is None:
+            self.loading_since = now
+
+    def loaded(self, now: float) -> None:
+        """The code's files have all loaded."""
+        if self.loading_since is not None:
+            self.loading_for += now - self.loading_since
+            self.loading_since = None
+
+    def deadline(self) -> float:
+        """When the function's time is up (a ``time.monotonic()`` instant)."""
+        end = self.started + self.ceiling
+        return end if self.loading_since is not None else min(end, self.started + self.limit + self.loading_for)
+
+
 def warm_up(gpu_visible: bool) -> None:
     """Pay torch's lazy imports (optimizers, autograd, data loading) once, before any fork.
 
@@ -158,6 +188,7 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
     stream = _LineReader(read_end, MAX_CHILD_BYTES - progress.received)
     current, loading = None, []  # the modules being imported, innermost last
     deadline = time.monotonic() + STARTUP_GRACE + request.timeout
+    clock = None
     index = start
     stopped = ""  # why the child stopped reporting, when it said so itself
     outcome = EventKind.CRASH
@@ -177,11 +208,18 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
                 index = message["index"]
                 current, loading = probes[index].function, []
                 announce(current)
-                deadline = time.monotonic() + request.timeout
+                clock = FunctionClock(time.monotonic(), request.limit(current), request.timeout)
+                deadline = clock.deadline()
             elif "loading" in message:
                 loading = (loading + [message["loading"][:200]])[-16:]
+                if clock:
+                    clock.loading(time.monotonic())
+                    deadline = clock.deadline()
             elif "loaded" in message:
                 loading = loading[:-1]
+                if clock and not loading:
+                    clock.loaded(time.monotonic())
+                    deadline = clock.deadline()
             elif "probe" in message:
                 message["load_errors"] = message.get("load_errors", [])[:16]
                 sent_on = len(json.dumps(message["observation"])) + len(json.dumps(message["load_errors"]))
@@ -213,7 +251,8 @@ def _run_child(request: Request, start: int, progress: Progress, announce) -> in
         _clean_up(request, workdir)
     function = current or probes[min(index, len(probes) - 1)].function
     module = loading[-1] if loading else None
-    detail = stopped or {EventKind.CRASH: lambda: describe_exit(status), EventKind.TIMEOUT: lambda: f"{request.timeout:g} s",
+    limit = request.timeout if module or clock is None else request.limit(function)
+    detail = stopped or {EventKind.CRASH: lambda: describe_exit(status), EventKind.TIMEOUT: lambda: f"{limit:g} s",
                          EventKind.TOO_LARGE: lambda: f"it sent the grader more than {MAX_CHILD_BYTES // 2**20} MB"}[outcome]()
     progress.events.append(Event(function, outcome, detail, module))
     if outcome == EventKind.TIMEOUT and module:

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from examples.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS, build_submission
+from examples.variants import (CORRECT_VARIANTS, MEASURED_VARIANTS, SLOW_CORRECT_VARIANTS, WRONG_VARIANTS,
+                               build_submission)
 from grader import submission, tamper
 from grader.class_summary import Summary
 from grader.cli import main
@@ -684,7 +685,8 @@ def test_the_shipped_code_scans_clean():
 
 
 def test_every_variant_and_example_submission_scans_clean(tmp_path):
-    changes = [*CORRECT_VARIANTS.values(), *(v[0] for v in WRONG_VARIANTS.values()), *(v[0] for v in MEASURED_VARIANTS.values())]
+    changes = [*CORRECT_VARIANTS.values(), *SLOW_CORRECT_VARIANTS.values(), *(v[0] for v in WRONG_VARIANTS.values()),
+               *(v[0] for v in MEASURED_VARIANTS.values())]
     for number, change in enumerate(changes):
         folder = build_submission(ROOT / "solutions", tmp_path / f"s{number}", change)
         assert tamper.scan(submission.load(folder, set(), tmp_path / f"stage{number}")) == [], change
