@@ -27,15 +27,22 @@ class AnswerKeyError(ValueError):
 
 
 def _slim(observations: dict[str, dict]) -> dict[str, dict]:
-    """Observations as sent (JSON) without what judging does not need."""
+    """Observations as sent (JSON) without what judging does not need, and with what raised reduced to the
+    exception's type: a wrong variant's traceback holds the course's code and paths, its message may too."""
     slim = {}
     for probe, observation in observations.items():
         if "calls" not in observation:
-            slim[probe] = observation
+            slim[probe] = {**observation, **({"error": _bare(observation["error"])} if "error" in observation else {})}
             continue
-        calls = [{k: v for k, v in call.items() if k not in _DROPPED} for call in observation["calls"]]
+        calls = [{k: _bare(v) if k == "error" else v for k, v in call.items() if k not in _DROPPED}
+                 for call in observation["calls"]]
         slim[probe] = {**observation, "calls": calls}
     return slim
+
+
+def _bare(error: object) -> object:
+    """An error record with its type only (judging asks whether a call raised, and what)."""
+    return {"type": error.get("type", ""), "message": "", "traceback": ""} if isinstance(error, dict) else error
 
 
 def build(assignment: Assignment, seeds: list[int]) -> dict:

@@ -71,8 +71,8 @@ def _stable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_stable(item) for item in value]
     if isinstance(value, dict):
-        if value.get("type") == "object":
-            return {"type": "object", "class": value.get("class")}
+        if value.get("type") == "object":  # the class, and what the course declared to read of it (never its repr)
+            return {"type": "object", "class": value.get("class"), "attributes": _stable(value.get("attributes"))}
         return {key: _stable(item) for key, item in value.items()}
     return value
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from grader import generated
@@ -137,7 +138,25 @@ def leaks(bundle: Path, solutions: Path) -> list[str]:
 
 
 def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
-    """The student release in ``out``: stubs, the declarations, the answer key; no solution code."""
+    """The student release in ``out``: stubs, the declarations, the answer key; no solution code. It is written
+    beside ``out`` first, and moved in only once no line of the solutions is found in it: a refused release
+    leaves nothing behind."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".autograde-release-", dir=out.parent))
+    try:
+        _write_bundle(assignment, staging, seeds)
+        found = leaks(staging, assignment.solutions)
+        if found:
+            raise MarkerError("the release would contain solution code (nothing was written):\n" + "\n".join(found[:10]))
+        for item in sorted(staging.iterdir()):
+            item.rename(out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _write_bundle(assignment, out: Path, seeds: list[int]) -> None:
+    """Write the bundle's files into ``out``."""
     from grader import answer_key, starter_notebook, student_readme
 
     generate_exercises(assignment.solutions, out / "exercises")
@@ -159,7 +178,3 @@ def write_bundle(assignment, out: Path, seeds: list[int]) -> Path:
     (out / "README.md").write_text(student_readme.text(assignment), encoding="utf-8")
     key = answer_key.build(assignment, seeds)
     (out / "answer-key.json").write_text(json.dumps(key), encoding="utf-8")
-    found = leaks(out, assignment.solutions)
-    if found:
-        raise MarkerError("the release would contain solution code:\n" + "\n".join(found[:10]))
-    return out

@@ -111,3 +111,22 @@ def test_a_reader_must_be_a_function_of_inputs_and_attributes_must_be_names(cour
     toml.write_text(DECLARATIONS.replace('reader = "read_counter"', 'attributes = ["total()"]'))
     with pytest.raises(assignment.AssignmentError, match="attributes = "):
         assignment.load(toml)
+
+
+def test_objects_are_read_as_declared_as_arguments_and_in_the_class_view():
+    """Found by an instructor's trial: arguments that are objects of the course's class were compared by class and
+    repr (a correct student whose file had another name failed a leaf-gradient check), and the class view's digest
+    kept only an object's class (students with different wrong answers were "the same wrong answer")."""
+    from grader import compare, footprint
+    from grader.worker import harness
+    from grader.worker.reading import Reading
+
+    def made(module: str, data: float):
+        return type("Tensor", (), {"__module__": module, "data": data, "grad": 0.5})()
+
+    read = Reading(("data", "grad"))
+    mine, theirs = harness._encode_args([made("engine", 2.0)], {}, read), harness._encode_args([made("tensor", 2.0)], {}, read)
+    assert compare.compare(mine["args"][0], theirs["args"][0], 1e-6, 1e-9) is None  # another file name, same values
+    other = harness._encode_args([made("tensor", 3.0)], {}, read)
+    assert compare.compare(other["args"][0], theirs["args"][0], 1e-6, 1e-9) is not None
+    assert footprint._stable(mine["args"][0]) != footprint._stable(other["args"][0])

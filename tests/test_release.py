@@ -210,3 +210,34 @@ def test_a_new_course_records_its_stubs_and_validates(tmp_path):
                                           "--seed", "11"])
     assert validated.exit_code == 0, validated.output
     assert "ok   exercises/ is in sync with solutions/" in validated.output
+
+
+def test_the_key_keeps_what_raised_as_its_type_only(bundle, course):
+    """A wrong variant that raises left its traceback (the course's code and paths) in the key: found by trying
+    the README as an instructor. What raised is kept as its type, which is all judging asks."""
+    from grader import answer_key
+    sent = {"p": {"status": "ok", "calls": [{"seconds": 0.1, "error": {"type": "RuntimeError", "message": "at x = W @ X",
+                                                                       "traceback": "File \"/course/mistakes/wrong.py\""}}]},
+            "q": {"status": "missing", "error": {"type": "ImportError", "message": "m", "traceback": "t"}}}
+    slim = answer_key._slim(sent)
+    assert slim["p"]["calls"][0]["error"] == {"type": "RuntimeError", "message": "", "traceback": ""}
+    assert slim["q"]["error"] == {"type": "ImportError", "message": "", "traceback": ""}
+    text = (bundle / "answer-key.json").read_text()
+    assert str(course.root) not in text and "mistakes/" not in text
+
+
+def test_a_refused_release_leaves_nothing_behind(course, tmp_path):
+    """The release used to write the whole bundle and then refuse it, leaving the solution code it found."""
+    from grader.release import MarkerError
+    copy = tmp_path / "course"
+    copy.mkdir()
+    for name in ("assignment.toml", "inputs.py", "targets.py"):
+        shutil.copy(course.root / name, copy / name)
+    for folder in ("solutions", "mistakes", "exercises"):
+        shutil.copytree(course.root / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "inputs.py", "a") as handle:  # inputs.py goes into the bundle: here with a solution line in it
+        handle.write("\n# W_grad = torch.mean(dl_dy * ds_dz * X, dim=0)\n")
+    out = tmp_path / "release"
+    with pytest.raises(MarkerError, match="nothing was written"):
+        write_bundle(assignment.load(copy / "assignment.toml"), out, [1])
+    assert not any(out.iterdir()) and not list(tmp_path.glob(".autograde-release-*"))

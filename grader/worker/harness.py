@@ -173,8 +173,20 @@ def _error(error: BaseException, finder: SubmissionFinder) -> dict:
     return {"type": type(error).__name__, "message": describe(error), "traceback": student_traceback(error, finder)}
 
 
-def _encode_args(args: list, kwargs: dict) -> dict:
-    return {"args": [encoding.encode(arg) for arg in args], "kwargs": {k: encoding.encode(v) for k, v in kwargs.items()}}
+def _encode_args(args: list, kwargs: dict, read: Reading | None = None) -> dict:
+    """The call's arguments encoded; objects of the course's class read as it declares (as what they return is)."""
+    return {"args": [_argument(arg, read) for arg in args], "kwargs": {k: _argument(v, read) for k, v in kwargs.items()}}
+
+
+def _argument(value: Any, read: Reading | None) -> Any:
+    """One argument encoded, read as the course declares where it can be (else described as any object: an
+    argument whose read raises is the call's to report, not this description's)."""
+    if read is not None:
+        try:
+            return encoding.encode(value, reading=read)
+        except Exception:  # noqa: BLE001 - the student's object: described without its attributes
+            pass
+    return encoding.encode(value)
 
 
 def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool = False) -> dict:
@@ -196,14 +208,14 @@ def _call(function: Callable, call: Call, finder: SubmissionFinder, switched_off
 
 def _observe_call(function: Callable, call: Call, finder: SubmissionFinder, switched_off: bool,
                   read: Reading | None = None, graph_of: tuple[str, ...] = ()) -> dict:
-    before = _encode_args(call.args, call.kwargs)
+    before = _encode_args(call.args, call.kwargs, read)
     watched = {name: _tensors_of(value) for name, value in call.watch.items()}
     parameters = [_parameter_ids(arg) for arg in call.args]
     record = _call(function, call, finder, switched_off)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         record["inputs"] = before
-        record["inputs_after"] = _encode_args(call.args, call.kwargs)
+        record["inputs_after"] = _encode_args(call.args, call.kwargs, read)
         record["parameters_kept"] = [ids is None or ids == _parameter_ids(arg) for ids, arg in zip(parameters, call.args)]
         if "value" in record:
             value = record.pop("value")
