@@ -145,7 +145,8 @@ class Session:
                     status, message = preflight[spec.name]
                     test = TestResult(f"{spec.name}: {check.title}", spec.name, check.kind, check.points, status, message)
                 elif spec.name in events and not _observed(spec, check, evidence):
-                    test = _event_result(spec, check, events[spec.name], self.assignment, limits.get(spec.name))
+                    test = _event_result(spec, check, events[spec.name], self.assignment, limits.get(spec.name),
+                                         set(code.module_files()))
                 else:
                     test = _judged(spec, check, evidence, self.assignment)
                 _locate(test, code)
@@ -336,9 +337,10 @@ def _observed(spec: FunctionSpec, check, evidence: checks.Evidence) -> bool:
 
 
 def _event_result(spec: FunctionSpec, check, event: Event, course: Assignment,
-                  limit: timelimits.TimeLimit | None) -> TestResult:
+                  limit: timelimits.TimeLimit | None, own_modules: set[str]) -> TestResult:
     if event.kind == EventKind.TIMEOUT:
-        module = f" while importing {event.module}.py" if event.module else ""
+        named = f"{event.module}.py" if event.module in own_modules else event.module  # a file of theirs, or a library
+        module = f" while importing {named}" if event.module else ""
         within = event.detail  # the worker's "5 s", or the time left to the submission
         if limit is not None and event.detail != OUT_OF_TIME:
             within = limit.describe() if not event.module else f"{limit.ceiling:g} s (the course's time limit)"

@@ -104,3 +104,20 @@ def test_with_the_rule_off_the_declared_timeout_is_the_limit(course, make_submis
     with Session(off, seed=SEED, only=["detached"]) as grading:
         (test,) = grading.grade(make_submission(loop)).tests
     assert test.mistake == "timeout" and test.message == "detached did not finish within 1.5 s (the course's time limit)"
+
+
+def test_a_library_imported_inside_a_function_is_reported_as_loading(monkeypatch):
+    """A correct function that imports a library in its body (``import matplotlib.pyplot`` can take a second on a
+    loaded machine) must not be timed out by a limit derived from the reference's milliseconds: the child reports
+    each outermost import of a module not yet loaded, as it does its own files, so only the ceiling counts."""
+    import builtins
+    import sys
+
+    from grader.worker import loader
+    sent = []
+    monkeypatch.setattr(builtins, "__import__", builtins.__import__)  # restored after the test
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    loader.signal_imports(lambda name: sent.append(("loading", name)), lambda name: sent.append(("loaded", name)))
+    import colorsys  # noqa: F401 - a small standard module the grader never imports
+    import colorsys as again  # noqa: F401 - loaded now: nothing to report
+    assert sent == [("loading", "colorsys"), ("loaded", "colorsys")]

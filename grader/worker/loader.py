@@ -9,6 +9,7 @@ and the statements after it still run. Modules of the submission import each oth
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.abc
 import importlib.util
 import sys
@@ -89,6 +90,29 @@ class TolerantLoader(importlib.abc.Loader):
                     LoadError(name, filename, line, describe(error), student_traceback(error, self.finder)))
         if callable(self.finder.on_loaded):
             self.finder.on_loaded(name)
+
+
+def signal_imports(on_load, on_loaded) -> None:
+    """Report each outermost import of a module not loaded yet (a library imported inside a function's body:
+    ``import matplotlib.pyplot`` can take a second): like the submission's own files, the time it takes counts
+    against the course's ceiling only, not against a function's limit derived from the reference's time."""
+    original = builtins.__import__
+    depth = 0
+
+    def importing(name, globals=None, locals=None, fromlist=(), level=0):
+        nonlocal depth
+        fresh = depth == 0 and level == 0 and isinstance(name, str) and name not in sys.modules
+        if fresh:
+            on_load(name)
+        depth += 1
+        try:
+            return original(name, globals, locals, fromlist, level)
+        finally:
+            depth -= 1
+            if fresh:
+                on_loaded(name)
+
+    builtins.__import__ = importing
 
 
 def describe(error: BaseException) -> str:

@@ -30,7 +30,7 @@ from grader.protocol import Event, EventKind, Request, Response
 from grader.sandbox import readable_paths
 from grader.worker import cleanup, harness, landlock, privileges, syscalls
 from grader.worker.cases import CourseFiles
-from grader.worker.loader import SubmissionFinder
+from grader.worker.loader import SubmissionFinder, signal_imports
 
 STARTUP_GRACE = 5.0
 MAX_CHILD_BYTES = 32 * 2**20  # all that the children serving one request may send, as the worker re-encodes it
@@ -375,6 +375,7 @@ def _child(request: Request, start: int, write_end: int, skipped: set, workdir: 
         finder = SubmissionFinder(request.files, set(skipped), on_load=lambda name: send({"loading": name}),
                                   on_loaded=lambda name: send({"loaded": name}))
         finder.install()
+        signal_imports(on_load=lambda name: send({"loading": name}), on_loaded=lambda name: send({"loaded": name}))
         resolver = harness.Resolver(finder, request.functions)
         course = CourseFiles(request.inputs, request.targets)
         reported = 0
