@@ -22,7 +22,7 @@ from grader import checks, mutations, plan, pyparse
 from grader.assignment import Assignment, CheckSpec
 from grader.records import read_observations
 from grader.protocol import Probe, Request, Response
-from grader.results import PASS, Repair, TestResult
+from grader.results import CALLS_A_STUB, PASS, Repair, TestResult
 from grader.submission import Definition, Submission
 
 MAX_FUNCTIONS = 4  # failing functions searched per submission
@@ -31,10 +31,9 @@ SEPARATOR = "|"
 SHORTEST_LIMIT = 0.25  # seconds per function: a phase that would get less is not run
 
 
-
 @dataclass(frozen=True)
 class Candidate:
-    """One edited copy of a function's file: the module it is loaded as, and the edit."""
+    """One edited copy of a function: the module it is loaded as, the name it defines, and the edit."""
 
     function: str
     module: str
@@ -51,7 +50,8 @@ def searched(tests: list[TestResult], code: Submission, events: set[str]) -> lis
         definition = code.definitions.get(test.function)
         if (test.status == PASS or test.function in names or test.function in events or definition is None
                 or not isinstance(definition.node, (ast.FunctionDef, ast.ClassDef)) or test.not_found
-                or test.not_implemented or test.mistake == "timeout"
+                or test.not_implemented or test.message.startswith(test.function + CALLS_A_STUB)
+                or test.mistake == "timeout"
                 or any(line.startswith("note: ") and " uses your " in line for line in test.details)):
             continue
         names.append(test.function)
