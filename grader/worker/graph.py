@@ -24,6 +24,29 @@ _CUTTING = {"item": ".item()", "__float__": "float()", "__int__": "int()", "deta
             "new_tensor": ".new_tensor()"}
 
 
+def _inputs_of(node: Any) -> list:
+    """An autograd node's input nodes."""
+    return [child for child, _ in node.next_functions if child is not None]
+
+
+def breadth_first(start: Any, children, add, index: dict[int, int], edges: list[list[int]]) -> int | None:
+    """Number ``start`` and everything it reaches through ``children``, breadth first: ``add`` numbers a node
+    (None past the walker's limit), ``index`` maps a node's id to its number, ``edges`` gets [parent, child]."""
+    first = add(start)
+    queue = deque([start] if first is not None else [])
+    while queue:
+        current = queue.popleft()
+        for child in children(current):
+            known = id(child) in index
+            number = add(child)
+            if number is None:
+                continue
+            edges.append([index[id(current)], number])
+            if not known:
+                queue.append(child)
+    return first
+
+
 class CutRecorder(TorchFunctionMode):
     """While active, notes (at most ``MAX_CUTS``) operations that leave the graph, with the tensor they cut."""
 
@@ -110,21 +133,7 @@ class _Walker:
         """The number of ``start``'s node, after adding it and what it reaches (None past ``MAX_NODES``)."""
         if id(start) in self._index:
             return self._index[id(start)]
-        first = self._add(start)
-        queue = deque([start] if first is not None else [])
-        while queue:
-            current = queue.popleft()
-            for child, _ in current.next_functions:
-                if child is None:
-                    continue
-                known = id(child) in self._index
-                number = self._add(child)
-                if number is None:
-                    continue
-                self.edges.append([self._index[id(current)], number])
-                if not known:
-                    queue.append(child)
-        return first
+        return breadth_first(start, _inputs_of, self._add, self._index, self.edges)
 
     def arguments_reached(self) -> set[int]:
         """The positions of the arguments whose ``AccumulateGrad`` is among the nodes so far."""

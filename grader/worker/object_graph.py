@@ -10,9 +10,9 @@ attribute access: an object that cannot be walked gives no graph, never a failur
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
+from grader.worker.graph import breadth_first
 from grader.worker.reading import Reading
 
 MAX_NODES = 40
@@ -74,19 +74,7 @@ class _Walker:
 
     def walk(self, start: Any) -> int | None:
         """The number of ``start``'s node, after adding it and what it reaches (None past ``MAX_NODES``)."""
-        first = self._add(start)
-        queue = deque([start] if first is not None else [])
-        while queue:
-            current = queue.popleft()
-            for child in self.children(current):
-                known = id(child) in self._index
-                number = self._add(child)
-                if number is None:
-                    continue
-                self.edges.append([self._index[id(current)], number])
-                if not known:
-                    queue.append(child)
-        return first
+        return breadth_first(start, self.children, self._add, self._index, self.edges)
 
     def _add(self, node: Any) -> int | None:
         if id(node) in self._index:
