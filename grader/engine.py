@@ -30,7 +30,8 @@ from grader.reference_cache import CachedSolutions, ReferenceCache
 from grader.results import (CALLS_A_STUB, ERROR, FAIL, INTERNAL, INTERNAL_NOTE, NOT_FOUND, PASS, SubmissionResult,
                             TestResult)
 from grader.runner import STARTUP_SECONDS, Worker, WorkerDied, deadline_seconds
-from grader.worker import landlock, privileges
+from grader import sandbox as sandbox_modes
+from grader.worker import privileges
 
 OUT_OF_TIME = "the time left to this submission"  # what stops the functions left when the code kept killing its worker
 UID_BLOCKS = 2**24  # as root, each session draws a block of 64 uids at random from 61000 up: one per worker
@@ -93,7 +94,7 @@ class Session:
         self.assignment = assignment
         self.uid_base = student_uid_base()
         source = key if key is not None else Solutions(assignment, only, device)
-        kept = ReferenceCache.open(assignment, only, device) if cache and key is None and confines_writes(sandbox) else None
+        kept = ReferenceCache.open(assignment, only, device) if cache and key is None and sandbox_modes.confines_writes(sandbox) else None
         source = CachedSolutions(source, kept) if kept is not None else source
         self.seed = source.choose(seed)
         self.only = only
@@ -250,12 +251,6 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def confines_writes(sandbox: str) -> bool:
-    """Whether student code run in this mode cannot write outside its own folder (so not the reference cache):
-    under bubblewrap, as another uid (a grader running as root), or under Landlock."""
-    return sandbox == "bwrap" or os.geteuid() == 0 or landlock.abi_version() > 0
 
 
 def _stage_inputs(assignment: Assignment, scratch: Path) -> str | None:

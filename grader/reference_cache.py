@@ -16,15 +16,11 @@ import hashlib
 import json
 import os
 import random
-import stat
-import sys
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-import grader
-from grader import checks, plan
+from grader import checks, plan, versions
 from grader.assignment import Assignment
 from grader.reference import Solutions, grouped, read_trusted, run_trusted
 
@@ -39,39 +35,6 @@ def default_folder() -> Path:
     return Path(base) / "autograde"
 
 
-def course_digest(assignment: Assignment) -> str:
-    """A sha256 of every file that makes the reference's observations: ``assignment.toml``, the solutions, the
-    wrong variants (``mistakes/``), ``inputs.py`` and ``targets.py``, with their names."""
-    files = [assignment.root / "assignment.toml", assignment.inputs, assignment.targets]
-    for folder in (assignment.solutions, assignment.mistakes):
-        files += sorted(path for path in folder.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
-    digest = hashlib.sha256(repr(assignment.functions).encode())
-    for path in files:
-        if path is not None and path.is_file():
-            content = path.read_bytes()
-            digest.update(f"\0{path.relative_to(assignment.root) if path.is_relative_to(assignment.root) else path}"
-                          f"\0{len(content)}\0".encode())
-            digest.update(content)
-    return digest.hexdigest()
-
-
-def _grader_digest() -> str:
-    """A sha256 of the grader's own source: a changed harness or encoder measures differently."""
-    digest = hashlib.sha256(grader.__version__.encode())
-    root = Path(grader.__file__).parent
-    for path in sorted(root.rglob("*.py")):
-        digest.update(f"\0{path.relative_to(root)}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def _torch_version() -> str:
-    try:
-        return metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        return "none"
-
-
 @dataclass(frozen=True)
 class ReferenceCache:
     """The cache folder, and what a course's entries are filed under (``course``: a digest of all of it)."""
@@ -84,18 +47,11 @@ class ReferenceCache:
              folder: Path | None = None) -> ReferenceCache | None:
         """The cache for this course, made private to this user; None when the folder cannot be (another owner,
         or writable by others)."""
-        folder = folder or default_folder()
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            info = folder.lstat()
-            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-                return None
-            if info.st_mode & 0o077:
-                folder.chmod(0o700)
-        except OSError:
+        folder = versions.private_folder(folder or default_folder())
+        if folder is None:
             return None
-        version = {"cache": CACHE_VERSION, "course": course_digest(assignment), "grader": _grader_digest(),
-                   "torch": _torch_version(), "python": sys.version.split()[0], "device": device,
+        version = {"cache": CACHE_VERSION, "course": versions.course_digest(assignment), "grader": versions.grader_digest(),
+                   "torch": versions.torch_version(), "python": versions.python_version(), "device": device,
                    "only": sorted(only) if only is not None else None}
         return cls(folder, hashlib.sha256(json.dumps(version, sort_keys=True).encode()).hexdigest()[:32])
 

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import grader
+from grader.worker import landlock
 
 MODES = ("auto", "bwrap", "process")
 # a worker for student code frees what its children sent back to glibc (no pymalloc arenas), and glibc scrubs
@@ -104,3 +105,9 @@ def readable_paths() -> list[Path]:
     paths |= {Path(p) for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages())}
     paths.add(Path(grader.__file__).resolve().parent)
     return sorted(p for p in paths if p.exists())
+
+
+def confines_writes(mode: str) -> bool:
+    """Whether student code run in this mode cannot write outside its own folder (so neither the reference cache
+    nor a check server's socket): under bubblewrap, as another uid (a grader running as root), or under Landlock."""
+    return mode == "bwrap" or os.geteuid() == 0 or landlock.abi_version() > 0

@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from grader import assignment, engine, reference_cache
+from grader import assignment, engine, reference_cache, sandbox, versions
 from grader.engine import Session
 from grader.reference_cache import CachedSolutions, ReferenceCache
 from grader.reference import Solutions
@@ -95,14 +95,14 @@ def _copy(tmp_path):
                                      "assignment.toml"])
 def test_a_changed_file_of_the_course_changes_its_digest(changed, tmp_path):
     course = _copy(tmp_path)
-    before = reference_cache.course_digest(course)
-    assert reference_cache.course_digest(_copy(tmp_path / "again")) == before  # where the course lies does not count
+    before = versions.course_digest(course)
+    assert versions.course_digest(_copy(tmp_path / "again")) == before  # where the course lies does not count
     with open(tmp_path / changed, "a") as file:
         file.write("\n# changed\n")
-    assert reference_cache.course_digest(assignment.load(tmp_path / "assignment.toml")) != before
+    assert versions.course_digest(assignment.load(tmp_path / "assignment.toml")) != before
     (tmp_path / "exercises" / "neuron.py").write_text("# the stubs do not make the reference\n")
-    after = reference_cache.course_digest(assignment.load(tmp_path / "assignment.toml"))
-    assert reference_cache.course_digest(assignment.load(tmp_path / "assignment.toml")) == after
+    after = versions.course_digest(assignment.load(tmp_path / "assignment.toml"))
+    assert versions.course_digest(assignment.load(tmp_path / "assignment.toml")) == after
 
 
 def test_without_a_seed_a_check_draws_one_of_the_cached_seeds_once_there_are_enough(course, tmp_path):
@@ -129,11 +129,11 @@ def test_a_cache_folder_of_another_user_or_open_to_others_is_not_used(course, tm
 
 
 def test_the_cache_is_used_only_where_student_code_cannot_write_it(monkeypatch):
-    monkeypatch.setattr(engine.landlock, "abi_version", lambda: 0)
-    monkeypatch.setattr(engine.os, "geteuid", lambda: 1000)
-    assert engine.confines_writes("bwrap") and not engine.confines_writes("process")
-    monkeypatch.setattr(engine.landlock, "abi_version", lambda: 1)
-    assert engine.confines_writes("process")
+    monkeypatch.setattr(sandbox.landlock, "abi_version", lambda: 0)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    assert sandbox.confines_writes("bwrap") and not sandbox.confines_writes("process")
+    monkeypatch.setattr(sandbox.landlock, "abi_version", lambda: 1)
+    assert sandbox.confines_writes("process")
 
 
 def test_student_code_cannot_write_the_cache(session, make_submission, course, tmp_path):
