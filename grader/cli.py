@@ -1,4 +1,6 @@
-"""The ``autograde`` command line: thin glue over the engine and the reporters."""
+"""The ``autograde`` command line: thin glue over the engine and the reporters.
+
+What only some commands need is imported in them: a check answered by the warm server must start in a blink."""
 
 from __future__ import annotations
 
@@ -8,20 +10,25 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from grader import __version__, answer_key, assignment, batch, class_summary, gradebook, integrations, sandbox, scaffold, submission
-from grader import release as releases
-from grader import validate as validation
-from grader.engine import Session
+from grader import __version__, assignment, integrations, sandbox, submission
+from grader.daemon import client, place
+from grader.daemon.place import Settings
 from grader.reporters import classroom, github, gradescope, json_report, junit, terminal
-from grader.reporters import summary as summary_report
 from grader.reporters.workflow_commands import neutralise
-from grader.similarity import SimilarPair
+from grader.results import SubmissionResult
+
+if TYPE_CHECKING:
+    from grader.batch import Shard
+    from grader.class_summary import Summary
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+NO_SERVER = "AUTOGRADE_NO_SERVER"  # set (to anything): no check server, as --no-server
 CHECK_FORMATS = {
     "text": lambda result, course: terminal.render(result),
     "json": lambda result, course: json_report.render(result),
@@ -46,8 +53,9 @@ def _load_assignment(path: Path | None) -> assignment.Assignment:
         raise click.UsageError(str(error)) from error
 
 
-def _answer_key(course: assignment.Assignment) -> answer_key.AnswerKey | None:
+def _answer_key(course: assignment.Assignment):
     """None when the solutions are here; else the release's answer key."""
+    from grader import answer_key
     if course.has_solutions:
         return None
     if course.answer_key is None:
@@ -58,7 +66,8 @@ def _answer_key(course: assignment.Assignment) -> answer_key.AnswerKey | None:
         raise click.UsageError(str(error)) from error
 
 
-def _shard(ctx, param, value: str | None) -> batch.Shard | None:
+def _shard(ctx, param, value: str | None) -> Shard | None:
+    from grader import batch
     if value is None:
         return None
     try:
@@ -68,7 +77,7 @@ def _shard(ctx, param, value: str | None) -> batch.Shard | None:
         raise click.BadParameter(f"expected K/N with 1 <= K <= N, got {value!r} ({error})") from error
 
 
-def _write_report(out: Path, course: assignment.Assignment, summary: class_summary.Summary | None = None) -> None:
+def _write_report(out: Path, course: assignment.Assignment, summary: Summary | None = None) -> None:
     from grader.reporters import html  # matplotlib takes half a second to import: only the class commands pay it
     click.echo(f"report: {html.write(out, course, summary)}", err=True)
 
@@ -112,9 +121,12 @@ def main() -> None:
               help="Isolation of student code.")
 @ASSIGNMENT_OPTION
 @click.option("--watch", is_flag=True, help="Stay running; re-grade (same inputs) whenever a file of PATH changes.")
+@click.option("--server/--no-server", "use_server", default=None,
+              help="Check on this course's warm check server, started by the first check and gone after a few idle "
+                   f"minutes (default: on, except where {NO_SERVER} or CI is set).")
 @DEVICE_OPTION
 def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | None, sandbox_mode: str,
-          assignment_path: Path | None, watch: bool, device: str) -> None:
+          assignment_path: Path | None, watch: bool, use_server: bool | None, device: str) -> None:
     """Grade one submission PATH (a folder, a .py file or a notebook) against the reference.
 
     Exit status: 0 all checks pass, 1 some check fails, 2 usage error, 3 internal grader error.
@@ -126,19 +138,40 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
                                  + ", ".join(spec.name for spec in course.functions), param_hint="--only")
     if not only and path.is_file():
         only = _defined_in_file(path, course)
-    key = _answer_key(course)
+    if not course.has_solutions and course.answer_key is None:
+        raise click.UsageError(f"{course.root} has neither solutions/ nor an answer key: nothing to grade against")
+    mode = _sandbox_mode(sandbox_mode)
+    served = _wants_server(use_server, mode) and (seed is None or course.has_solutions)  # a key's seeds: checked here
+    settings = Settings(course.root / "assignment.toml", mode, device, seed, only) if served else None
+    checker = client.Checker(settings, course, lambda: _local_session(course, seed, mode, only, device),
+                             lambda note: click.echo(f"note: {note}", err=True))
     try:
-        session = Session(course, seed=seed, sandbox=_sandbox_mode(sandbox_mode), only=list(only) or None, key=key,
-                          device=device, cache=True)
-    except answer_key.AnswerKeyError as error:
-        raise click.BadParameter(str(error), param_hint="--seed") from error
-    with session:
         if watch:
-            _watch(session, path, lambda result: CHECK_FORMATS[output_format](result, course))
-        result = session.grade(path)
+            _watch(checker.grade, path, lambda result: CHECK_FORMATS[output_format](result, course))
+        result = checker.grade(path)
+    finally:
+        checker.close()
     click.echo(CHECK_FORMATS[output_format](result, course), nl=False)
     github.publish(result)
     sys.exit(EXIT_INTERNAL if result.internal_errors else EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def _wants_server(asked: bool | None, mode: str) -> bool:
+    """Whether to check on the warm server: asked, or by default outside CI; and only where student code cannot
+    reach the server's socket (the same sandboxes that may use the reference cache)."""
+    wanted = asked if asked is not None else not (os.environ.get(NO_SERVER) or os.environ.get("CI"))
+    return wanted and sandbox.confines_writes(mode)
+
+
+def _local_session(course: assignment.Assignment, seed: int | None, mode: str, only: tuple[str, ...], device: str):
+    """A grading session in this process (no server, or it failed)."""
+    from grader import answer_key
+    from grader.engine import Session  # a check on the server never needs the engine here
+    try:
+        return Session(course, seed=seed, sandbox=mode, only=list(only) or None, key=_answer_key(course),
+                       device=device, cache=True)
+    except answer_key.AnswerKeyError as error:
+        raise click.BadParameter(str(error), param_hint="--seed") from error
 
 
 def _defined_in_file(path: Path, course: assignment.Assignment) -> tuple[str, ...]:
@@ -154,13 +187,13 @@ def _defined_in_file(path: Path, course: assignment.Assignment) -> tuple[str, ..
     return tuple(name for name in contract if name in defined)
 
 
-def _watch(session: Session, path: Path, render) -> None:
+def _watch(grade: Callable[[Path], SubmissionResult], path: Path, render) -> None:
     """Grade, then re-grade each time the submission's files change, until Ctrl-C (exit 0)."""
     try:
         while True:
             started = time.perf_counter()
             graded = submission.fingerprint(path)  # taken first, so an edit saved while grading is not missed
-            result = session.grade(path)
+            result = grade(path)
             click.echo(render(result), nl=False)
             click.echo(f"[graded in {time.perf_counter() - started:.2f} s; watching {path} for changes, Ctrl-C to stop]",
                        err=True)
@@ -168,6 +201,34 @@ def _watch(session: Session, path: Path, render) -> None:
             click.echo("\n" + "=" * 78 + "\n")
     except KeyboardInterrupt:
         sys.exit(EXIT_OK)
+
+
+@main.group()
+def server() -> None:
+    """This user's warm check servers (``check`` starts them; each leaves after a few idle minutes)."""
+
+
+@server.command("status")
+def server_status() -> None:
+    """List the running check servers: course, seed, sandbox, device, process id."""
+    found = [(path, client.ask(path, {"status": True})) for path in _server_sockets()]
+    running = [answer["status"] for _, answer in found if isinstance(answer, dict) and isinstance(answer.get("status"), dict)]
+    for entry in running:
+        click.echo(" ".join(f"{name}={entry.get(name)}"
+                            for name in ("course", "seed", "sandbox", "device", "pid")))
+    click.echo(f"{len(running)} check server(s) running")
+
+
+@server.command("stop")
+def server_stop() -> None:
+    """Stop every running check server of this user (the next check starts a fresh one)."""
+    stopped = sum(isinstance(client.ask(path, {"stop": True}), dict) for path in _server_sockets())
+    click.echo(f"stopped {stopped} check server(s)")
+
+
+def _server_sockets() -> list[Path]:
+    folder = place.runtime_folder()
+    return place.servers(folder) if folder is not None else []
 
 
 @main.command()
@@ -183,13 +244,15 @@ def _watch(session: Session, path: Path, render) -> None:
               help="auto needs bubblewrap; grading without a sandbox needs --sandbox process.")
 @ASSIGNMENT_OPTION
 @DEVICE_OPTION
-def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, resume: bool, shard: batch.Shard | None,
+def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, resume: bool, shard: Shard | None,
           output_format: str, sandbox_mode: str, assignment_path: Path | None, device: str) -> None:
     """Grade every student's submission in SUBMISSIONS (a folder or a .zip download).
 
     Writes OUT/grades.csv, OUT/results.json and OUT/feedback/<student>.md as grades land, then
     prints the class summary and writes the class report, OUT/report.html.
     """
+    from grader import batch, gradebook
+    from grader.reporters import summary as summary_report
     course = _load_assignment(assignment_path)
     if not course.has_solutions:
         raise click.UsageError(f"grading a class needs the solutions ({course.solutions} has none): run it in the "
@@ -230,6 +293,8 @@ def grade(submissions: Path, out: Path, workers: int | None, seed: int | None, r
 @ASSIGNMENT_OPTION
 def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_path: Path | None) -> None:
     """Combine the --out folders of `autograde grade --shard` runs into one gradebook and report in OUT."""
+    from grader import gradebook
+    from grader.reporters import summary as summary_report
     course = _load_assignment(assignment_path)
     seeds = {gradebook.run_seed(folder) for folder in shards}
     if len(seeds) != 1:
@@ -249,9 +314,11 @@ def merge(shards: tuple[Path, ...], out: Path, output_format: str, assignment_pa
     _write_report(out, course, summary)
 
 
-def _summary(records: dict[str, dict], course: assignment.Assignment, folders: list[Path]) -> class_summary.Summary:
+def _summary(records: dict[str, dict], course: assignment.Assignment, folders: list[Path]) -> Summary:
     """The class summary of ``records``, with the similar code and unrecognised entries that the grading
     runs in ``folders`` found (each shard compares only its own students' code)."""
+    from grader import class_summary, gradebook
+    from grader.similarity import SimilarPair
     unrecognised, similar = gradebook.saved_findings(folders)
     pairs = sorted((SimilarPair.from_dict(entry) for entry in similar), key=lambda pair: (-pair.similarity, pair.students))
     return class_summary.summarise(records, course, unrecognised, pairs)
@@ -262,6 +329,7 @@ def _summary(records: dict[str, dict], course: assignment.Assignment, folders: l
 @ASSIGNMENT_OPTION
 def report(out: Path, assignment_path: Path | None) -> None:
     """Rebuild the class report OUT/report.html from a graded output folder OUT, without re-grading."""
+    from grader import gradebook
     if not (out / gradebook.RESULTS_LINES).exists():
         raise click.UsageError(f"{out} has no {gradebook.RESULTS_LINES}: not an output folder of `autograde grade`")
     course = _load_assignment(assignment_path)
@@ -280,6 +348,7 @@ def release(out: Path | None, seeds: int, force: bool, assignment_path: Path | N
     A stub in exercises/ edited since release generated it is not overwritten: release stops before
     writing anything and names it (exit 2), unless --force.
     """
+    from grader import release as releases
     course = _load_assignment(assignment_path)
     if not course.has_solutions:
         raise click.UsageError(f"no solutions in {course.solutions}")
@@ -308,6 +377,7 @@ def validate(sandbox_mode: str, assignment_path: Path | None, fixed_seeds: tuple
 
     An input case that only sometimes exercises a branch shows up as a failure on some seeds.
     """
+    from grader import validate as validation
     course = _load_assignment(assignment_path)
     seeds = list(fixed_seeds) or [random.randrange(2**31) for _ in range(seed_count)]
     report = validation.validate(course, _sandbox_mode(sandbox_mode), seeds)
@@ -323,6 +393,7 @@ def validate(sandbox_mode: str, assignment_path: Path | None, fixed_seeds: tuple
 def new(folder: Path) -> None:
     """Create a course in FOLDER with one working exercise: declarations, solutions, stubs, inputs,
     finite-difference targets and a wrong variant. Then: autograde validate --assignment FOLDER/assignment.toml"""
+    from grader import scaffold
     try:
         written = scaffold.new_course(folder)
     except scaffold.CourseExists as error:

@@ -47,7 +47,7 @@ jobs:
           python -m pip install "{install}"
       - name: Grade
         id: {runner}
-        run: autograde check {exercises} --format classroom
+        run: autograde check {exercises} --format classroom --no-server
       - name: Autograding Reporter
         if: always()
         uses: classroom-resources/autograding-grading-reporter@v1
@@ -79,7 +79,7 @@ GRADESCOPE_RUN = """\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission: the student's files are in /autograder/submission.
 cd /autograder/source/course
-/autograder/venv/bin/autograde check /autograder/submission --format gradescope > /autograder/results/results.json || true
+/autograder/venv/bin/autograde check /autograder/submission --format gradescope --no-server > /autograder/results/results.json || true
 """
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 
 
@@ -188,3 +188,60 @@ class SubmissionResult:
         if self.flags:  # code that reaches into the grading machinery
             document["flags"] = [flag.as_dict() for flag in self.flags]
         return document
+
+
+class MalformedResult(ValueError):
+    """A result record that is not what ``to_record`` writes."""
+
+
+def to_record(result: SubmissionResult) -> dict:
+    """Everything of a submission's result, as plain JSON data (``from_record`` reads it back whole)."""
+    return asdict(result)
+
+
+def from_record(record: object) -> SubmissionResult:
+    """The result a ``to_record`` document holds, every field checked for its type; raises MalformedResult."""
+    entry = _fields(record, SubmissionResult)
+    tests = [_test(test) for test in _typed(entry["tests"], list)]
+    flags = [Flag(**_checked(_fields(flag, Flag), {"file": str, "line": int, "category": str, "text": str,
+                                                   "location": str})) for flag in _typed(entry["flags"], list)]
+    for name, kind in {"submission": str, "seed": int, "warnings": list, "internal_error": (str, type(None)),
+                       "fingerprints": dict, "trajectories": dict, "course": str, "load_problems": list}.items():
+        _typed(entry[name], kind)
+    if not all(isinstance(line, str) for line in entry["warnings"] + entry["load_problems"]):
+        raise MalformedResult("warnings are text")
+    return SubmissionResult(**{**entry, "tests": tests, "flags": flags})
+
+
+def _test(record: object) -> TestResult:
+    entry = _checked(_fields(record, TestResult), {
+        "name": str, "function": str, "check": str, "max_score": (int, float), "status": str, "message": str,
+        "mistake": (str, type(None)), "details": list, "output": str, "file": (str, type(None)),
+        "line": (int, type(None)), "location": str, "hint": str, "duration": (int, float),
+        "graphs": (dict, type(None)), "repair": (dict, type(None))})
+    if entry["status"] not in set(Status) or not all(isinstance(line, str) for line in entry["details"]):
+        raise MalformedResult(f"not a check's result: {entry['name']!r}")
+    if entry["repair"] is not None:
+        entry["repair"] = Repair(**_checked(_fields(entry["repair"], Repair), {
+            "file": str, "line": int, "location": str, "edit": str, "mode": str}))
+    return TestResult(**{**entry, "status": Status(entry["status"])})
+
+
+def _fields(record: object, kind: type) -> dict:
+    """The record as the keyword arguments of ``kind``: exactly its fields."""
+    names = {item.name for item in fields(kind)}
+    if not isinstance(record, dict) or set(record) != names:
+        raise MalformedResult(f"not a {kind.__name__} record")
+    return dict(record)
+
+
+def _checked(entry: dict, types: dict[str, type | tuple[type, ...]]) -> dict:
+    for name, kind in types.items():
+        _typed(entry[name], kind)
+    return entry
+
+
+def _typed(value: object, kind: type | tuple[type, ...]):
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise MalformedResult(f"{value!r:.60} is not {kind}")
+    return value

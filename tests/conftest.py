@@ -22,14 +22,17 @@ SEED = 20231
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """The reference cache of ``check`` in a folder of the suite's own, never the user's."""
-    saved = os.environ.get("XDG_CACHE_HOME")
+    """The reference cache of ``check`` in a folder of the suite's own, never the user's; and no check server
+    unless a test asks for one (in a runtime folder of its own: ``tests/test_check_server.py``)."""
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "AUTOGRADE_NO_SERVER")}
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ["AUTOGRADE_NO_SERVER"] = "1"
     yield
-    if saved is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
