@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import class_summary, cli, gradebook, results
-from grader.reporters import html, terminal
+from grader.reporters import graph_figure, html, terminal
 from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -125,6 +125,20 @@ def test_a_report_for_200_students_stays_small(course, tmp_path):
     text = build(course, records, feedback)
     assert len(text.encode()) < 5_000_000
     assert text.count("class=\"student card\"") == 200
+
+
+def test_identical_graphs_are_drawn_once_a_report(course, monkeypatch):
+    records, _ = synthetic_class(course, 40)
+    graph = {"roots": [{"output": 0, "requires_grad": True, "node": 0}], "nodes": [{"name": "MeanBackward0"}],
+             "edges": [], "cuts": [], "missing": []}
+    cut = {**graph, "roots": [{"output": 0, "requires_grad": False}], "cuts": [{"operation": ".item()", "node": 0}]}
+    for index, record in enumerate(records.values()):
+        record["tests"][0].update(status=results.FAIL, graphs={"yours": cut if index % 10 else graph, "reference": graph})
+    drawn = []
+    monkeypatch.setattr(graph_figure, "figure", lambda graphs: drawn.append(graphs) or "<svg>graphs</svg>")
+    summary = class_summary.summarise(records, course, [])
+    assert build(course, records, {}).count("<svg>graphs</svg>") == 40 and len(drawn) == 2
+    assert html.render(records, summary, course, {}, {}).count("<svg>graphs</svg>") == 40 and len(drawn) == 4  # per report
 
 
 def chromium(*arguments: str, profile: Path) -> subprocess.CompletedProcess:
