@@ -78,7 +78,7 @@ def _shard(ctx, param, value: str | None) -> Shard | None:
 
 
 def _write_report(out: Path, course: assignment.Assignment, summary: Summary | None = None) -> None:
-    from grader.reporters import html  # matplotlib takes half a second to import: only the class commands pay it
+    from grader.reporters import html  # only the class commands load the report and its figures
     click.echo(f"report: {html.write(out, course, summary)}", err=True)
 
 

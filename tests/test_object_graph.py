@@ -41,8 +41,7 @@ def test_the_graph_reads_as_a_chain_with_each_node_noted_and_leaves_named():
     assert graph_figure.figure({"yours": described, "reference": described}).startswith("<svg")
     layout = graph_figure._Layout(described, [], [])
     labels = {label for label, _, _ in layout.boxes.values()}
-    assert {"out", "a\n(data 2\ngrad 0.9999)", "tanh\n(data -1\ngrad 1)"} <= labels  # one value a line, taller rows
-    assert layout.lines == 3
+    assert {"out", "a\n(data 2\ngrad 0.9999)", "tanh\n(data -1\ngrad 1)"} <= labels  # one value a line
 
 
 def test_a_huge_graph_is_cut_at_the_cap():

@@ -1,31 +1,31 @@
 """A failing autograd check's graphs as a picture for the class report, drawn as torchviz draws them:
 leaves (blue) at the top, ``grad_fn`` nodes (grey) below, the output (green) at the bottom, the
 student's graph beside the reference's. A cut is a red box, an argument that never reaches the output a
-dashed red one. Drawn with matplotlib, returned as inline SVG.
+dashed red one. Returned as inline SVG.
 """
 
 from __future__ import annotations
 
 from grader.graph_text import Names
-from grader.reporters import plots
-from grader.reporters.plots import plt
+from grader.reporters import svg
 
 MAX_LAYERS = 12
 LEAF, OPERATION, OUTPUT, CUT = "#cfe2f3", "#e0e0e0", "#c8e6c9", "#f4c7c3"
-_BOX = {"boxstyle": "round,pad=0.35", "lw": 0.8}
+FONT, LINE, PAD = 10, 12, 4  # a box's font size, line height and padding, in pixels
+GAP, TITLE = 22, 34  # between two layers, and above the first
 
 
 def figure(graphs: dict) -> str:
     """The student's graph (``graphs["yours"]``) beside the reference's, when known, as an ``<svg>`` element."""
     panels = [("your graph", graphs["yours"])] + ([("reference graph", graphs["reference"])] if graphs.get("reference") else [])
     laid_out = [(title, _Layout(graph, graphs.get("arguments", []), graphs.get("outputs", []))) for title, graph in panels]
-    width = sum(max(2.6, 1.7 * layout.width) for _, layout in laid_out)
-    height = 0.7 + 0.55 * max(layout.height * max(1.0, layout.lines / 2) for _, layout in laid_out)
-    drawing, axes = plt.subplots(1, len(laid_out), figsize=(width, height), squeeze=False)
-    for panel, (title, layout) in zip(axes[0], laid_out):
-        layout.draw(panel)
-        panel.set_title(title)
-    return plots.svg(drawing)
+    row = GAP + max((_size(label)[1] for _, layout in laid_out for label, _, _ in layout.boxes.values()), default=0)
+    picture = svg.Picture(0, TITLE + row * max(layout.height for _, layout in laid_out) + 4)
+    for title, layout in laid_out:
+        width = layout.draw(picture, picture.width, row)
+        picture.text(picture.width + width / 2, 14, title, 13, "middle", bold=True)
+        picture.width += width
+    return picture.svg()
 
 
 class _Layout:
@@ -47,10 +47,6 @@ class _Layout:
         self.arrows += [(f"n{end}", f"n{start}", False) for start, end in graph.get("edges", [])]
         self._missing(graph.get("missing", []))
         self.height = max(self.layer.values(), default=0) + 1
-        self.lines = 2  # lines a box holds at most: a torch graph's two, a student's own engine's noted values
-        if graph.get("names"):
-            self.lines = max((label.count("\n") + 1 for label, _, _ in self.boxes.values()), default=1)
-        self.width = max((list(self.layer.values()).count(layer) for layer in set(self.layer.values())), default=1)
 
     def _output(self, root: dict) -> str:
         key, name, shape = f"r{root.get('output', 0)}", self.names.output(root), tuple(root.get("shape", []))
@@ -107,26 +103,32 @@ class _Layout:
         self.layer[key] = layer
         self.rank[key] = rank
 
-    def draw(self, axes) -> None:
-        """Boxes centred in their layer, arrows from each input to what uses it."""
+    def draw(self, picture: svg.Picture, left: float, row: float) -> float:
+        """Boxes centred in their layer (each layer ``row`` pixels high, the outputs' at the bottom), arrows from
+        each input to what uses it, from ``left``; the width taken."""
         rows: dict[int, list[str]] = {}
         for key in sorted(self.boxes, key=self.rank.get):
             rows.setdefault(self.layer[key], []).append(key)
-        drawn = {}
+        width = max([200, *(len(keys) * (16 + max(_size(self.boxes[key][0])[0] for key in keys)) for keys in rows.values())])
+        placed = {}  # key -> the centre of its box, and half its height
         for layer, keys in rows.items():
             for column, key in enumerate(keys):
                 label, colour, dashed = self.boxes[key]
-                x = (column + 0.5) / len(keys)
-                y = (layer + 0.5) / self.height
-                drawn[key] = axes.text(x, y, label, ha="center", va="center", fontsize=7.5, family="DejaVu Sans Mono",
-                                       parse_math=False, bbox={**_BOX, "fc": colour, "ls": "--" if dashed else "-"})
+                (box_width, box_height), x = _size(label), left + width * (column + 0.5) / len(keys)
+                y = TITLE + row * (self.height - layer - 0.5)
+                picture.rect(x - box_width / 2, y - box_height / 2, box_width, box_height, colour, "#111111", 4, dashed)
+                picture.text(x, y, label, FONT, "middle", mono=True)
+                placed[key] = x, y, box_height / 2
         for source, target, across_cut in self.arrows:
-            if source in drawn and target in drawn:
-                axes.annotate("", xy=(0.5, 1.0), xycoords=drawn[target], xytext=(0.5, 0.0), textcoords=drawn[source],
-                              arrowprops={"arrowstyle": "->", "lw": 0.8, "color": "#c53030" if across_cut else "#444444",
-                                          "ls": "--" if across_cut else "-"})
-        axes.set(xlim=(0, 1), ylim=(0, 1))
-        axes.axis("off")
+            if source in placed and target in placed:
+                (x0, y0, h0), (x1, y1, h1) = placed[source], placed[target]
+                picture.arrow((x0, y0 + h0), (x1, y1 - h1), "#c53030" if across_cut else "#444444", across_cut)
+        return width
+
+
+def _size(label: str) -> tuple[float, float]:
+    """A box's width and height around ``label``."""
+    return svg.width_of(label, FONT) + 2 * PAD, LINE * (label.count("\n") + 1) + 2 * PAD
 
 
 def _lines(label: str, noted: bool) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from html import escape as html_escape
 from pathlib import Path
 
@@ -52,12 +51,13 @@ def render(records: dict[str, dict], summary: class_summary.Summary, assignment:
     listed = summary.as_dict()  # clusters and similar code, where this grader finds them
     students = sorted(records)
     anchors = {student: f"student-{index}" for index, student in enumerate(students)}
+    drawn: dict[str, str] = {}  # the graph figures, by their graphs' JSON text
     body = [_overview(summary, records, run), _to_act_on(summary, anchors), _trajectories(records),
             _clusters(listed.get("clusters") or [], anchors), _similar_code(listed.get("similar_code") or [], anchors),
             _suspicious(summary.suspicious, anchors),
             _student_table(students, records, anchors),
             "<h2>Feedback per student</h2>",
-            *(_student(records[student], anchors[student], feedback.get(student)) for student in students)]
+            *(_student(records[student], anchors[student], feedback.get(student), drawn) for student in students)]
     title = f"autograde: {assignment.name}"
     document = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
@@ -216,20 +216,22 @@ def _student_table(students: list[str], records: dict[str, dict], anchors: dict[
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def _student(record: dict, anchor: str, feedback: str | None) -> str:
+def _student(record: dict, anchor: str, feedback: str | None, drawn: dict[str, str]) -> str:
     percent = 100 * record["score"] / record["max_score"] if record["max_score"] else 0.0
-    figures = {t["name"]: _graph_figure(json.dumps(t["graphs"], sort_keys=True)) for t in record["tests"]
-               if t.get("graphs") and t["status"] != PASS}
+    figures = {t["name"]: _graph_figure(t["graphs"], drawn) for t in record["tests"] if t.get("graphs") and t["status"] != PASS}
     body = _markdown(feedback, figures) if feedback is not None else _checks(record, figures)
     return (f"<section class=\"student card\" id=\"{anchor}\"><h3>{escape(record['id'])} "
             f"<span class=\"score\">{record['score']:g} / {record['max_score']:g} ({percent:.0f}%)</span></h3>"
             f"{_flags(record)}{body}<p><a href=\"#top\">back to the top</a></p></section>")
 
 
-@lru_cache(maxsize=256)
-def _graph_figure(graphs: str) -> str:
-    """A failing check's graphs (as JSON text), drawn once for all the students who built the same ones."""
-    return _figure(graph_figure.figure(json.loads(graphs)))
+def _graph_figure(graphs: dict, drawn: dict[str, str]) -> str:
+    """A failing check's graphs as a figure, drawn once a report for all the students who built the same ones
+    (``drawn`` holds the figures drawn so far, by their graphs' JSON text)."""
+    key = json.dumps(graphs, sort_keys=True)
+    if key not in drawn:
+        drawn[key] = _figure(graph_figure.figure(graphs))
+    return drawn[key]
 
 
 def _checks(record: dict, figures: dict[str, str]) -> str:

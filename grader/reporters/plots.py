@@ -1,68 +1,67 @@
-"""The class report's figures, drawn with matplotlib (Agg) and returned as inline SVG text."""
+"""The class report's figures (scores, pass rates, mistakes, training trajectories) as inline SVG text."""
 
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
 
-import matplotlib
+from grader.reporters import svg
+from grader.textsafe import one_line
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-
-from grader.textsafe import one_line  # noqa: E402
-
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "axes.spines.top": False, "axes.spines.right": False,
-                     "axes.titlesize": 10, "axes.titleweight": "bold",
-                     "font.sans-serif": ["DejaVu Sans", "Arial"]})  # short: every SVG text element repeats it
 ACCENT, REFERENCE, OTHERS = "#2b6cb0", "#111111", "#9aa5b1"
 GROUP_COLOURS = ("#d94841", "#e8a33d", "#7b4fb5", "#2e9e6b", "#c2569b")
 TOLERANCE = 1e-4  # a trajectory whose relative distance stays below this matches the reference (the default rtol)
 SHOWN_PARAMETERS = 3
-
-
-def svg(figure) -> str:
-    """The figure as an ``<svg>`` element (no XML prologue), ready to inline in HTML."""
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
+WIDTH = 500  # of the class's figures, in pixels
+ROW, SMALL = 20, 10  # a bar's row, and the font size of its name
 
 
 def score_histogram(percentages: list[float]) -> str:
     """Students per tenth of the maximum score."""
-    figure, axes = plt.subplots(figsize=(5.2, 2.8))
-    axes.hist([min(p, 99.999) for p in percentages], bins=range(0, 101, 10), color=ACCENT, edgecolor="white")
-    axes.set(xlabel="score (% of the maximum)", ylabel="students", xlim=(0, 100), title="Score distribution")
-    axes.yaxis.get_major_locator().set_params(integer=True)
-    return svg(figure)
+    counts = [0] * 10
+    for percent in percentages:
+        counts[min(max(int(percent // 10), 0), 9)] += 1
+    highest = max(max(counts), 1) * 1.05
+    y_ticks = svg.ticks(0, highest, whole=True)
+    left = 28 + max(svg.width_of(label, 12) for _, label in y_ticks)
+    picture = svg.Picture(WIDTH, 280)
+    axes = svg.Axes(picture, (left, 30, WIDTH - left - 12, 200), (0, 100), (0, highest))
+    for tenth, count in enumerate(counts):
+        if count:
+            top = axes.y(count)
+            picture.rect(axes.x(10 * tenth), top, axes.x(10) - axes.x(0), axes.y(0) - top, ACCENT, "white")
+    axes.frame(svg.ticks(0, 100), y_ticks, "score (% of the maximum)", "students", "Score distribution")
+    return picture.svg()
 
 
 def pass_rates(rates: dict[str, float]) -> str:
     """Share of students passing every check of each function, in contract order."""
-    names = list(rates)
-    figure, axes = plt.subplots(figsize=(5.2, 0.6 + 0.22 * len(names)))
-    values = [100 * rates[name] for name in names]
-    axes.barh(names, values, color=[ACCENT if v >= 75 else GROUP_COLOURS[0] for v in values])
-    for row, value in enumerate(values):
-        axes.text(value + 1.5, row, f"{value:.0f}%", va="center", fontsize=8)
-    axes.invert_yaxis()
-    axes.set(xlim=(0, 112), xticks=range(0, 101, 20), xlabel="students passing all its checks (%)", title="Pass rate per function")
-    axes.tick_params(axis="y", labelsize=8)
-    return svg(figure)
+    values = [100 * rate for rate in rates.values()]
+    return _bars(list(rates), values, [ACCENT if value >= 75 else GROUP_COLOURS[0] for value in values],
+                 [f"{value:.0f}%" for value in values], 112, svg.ticks(0, 100),
+                 "students passing all its checks (%)", "Pass rate per function")
 
 
 def mistakes(counts: list[tuple[str, int]]) -> str:
     """Students per diagnosed mistake, most common first."""
-    figure, axes = plt.subplots(figsize=(5.2, 0.6 + 0.26 * len(counts)))
-    axes.barh([name for name, _ in counts], [count for _, count in counts], color=GROUP_COLOURS[0])
-    axes.invert_yaxis()
-    axes.xaxis.get_major_locator().set_params(integer=True)
-    axes.set(xlabel="students", title="Mistakes by diagnosis")
-    axes.tick_params(axis="y", labelsize=8)
-    return svg(figure)
+    highest = max((count for _, count in counts), default=1) * 1.12
+    return _bars([name for name, _ in counts], [count for _, count in counts], [GROUP_COLOURS[0]] * len(counts),
+                 [str(count) for _, count in counts], highest, svg.ticks(0, highest, whole=True), "students",
+                 "Mistakes by diagnosis")
+
+
+def _bars(names: list[str], values: list[float], colours: list[str], shown: list[str], highest: float,
+          x_ticks: list[tuple[float, str]], x_label: str, title: str) -> str:
+    """One horizontal bar a name, top to bottom, each with its value written after it."""
+    left = 12 + max((svg.width_of(one_line(name), SMALL) for name in names), default=0)
+    picture = svg.Picture(max(WIDTH, left + 260), 76 + ROW * len(names))
+    axes = svg.Axes(picture, (left, 30, picture.width - left - 12, ROW * len(names)), (0, highest), (len(names), 0))
+    for row, (value, colour, text) in enumerate(zip(values, colours, shown)):
+        picture.rect(axes.x(0), axes.y(row + 0.1), axes.x(value) - axes.x(0), 0.8 * ROW, colour)
+        picture.text(axes.x(value) + 4, axes.y(row + 0.5), text, SMALL)
+    axes.frame(x_ticks, [(row + 0.5, one_line(name)) for row, name in enumerate(names)], x_label, title=title,
+               y_tick_size=SMALL)
+    return picture.svg()
 
 
 def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -> str:
@@ -78,37 +77,63 @@ def trajectory(function: str, runs: dict[str, dict], mistakes: dict[str, str]) -
     ranked = sorted(groups, key=lambda key: -len(groups[key]))
     shown = [key for key in ranked if not _matches(_distances(key, expected, labels))]
     parameters = min(SHOWN_PARAMETERS, min((len(values) for values in expected), default=0))
-    figure, axes = plt.subplots(1, parameters + 1, figsize=(2.6 * (parameters + 1), 2.6), squeeze=False)
-    axes = axes[0]
-    steps = range(len(labels))
-    ticks = [label.split("=")[-1] for label in labels]
-    for index, panel in enumerate(axes[:parameters]):
-        for rank, key in enumerate(shown):
-            panel.plot(steps, [_at(values, index) for values in key], color=_colour(rank), lw=1, alpha=0.8)
-        panel.plot(steps, [values[index] for values in expected], color=REFERENCE, lw=2, marker="o", ms=3)
+    x_axis = ([(step, label.split("=")[-1]) for step, label in enumerate(labels)], (-0.25, len(labels) - 0.75),
+              labels[0].split("=")[0])  # the ticks, range and label of every panel's x axis
+    picture = svg.Picture(0, 240)
+    picture.text(8, 12, f"{function}: the reference (black) and the class", 13, bold=True)
+    for index in range(parameters):
+        lines = [[_at(values, index) for values in key] for key in shown]
         title = names[index] if index < len(names) else f"parameter {index + 1}"
-        panel.set(title=title, xticks=steps, xticklabels=ticks, xlabel=labels[0].split("=")[0])
-        panel.ticklabel_format(axis="y", useOffset=False)
-    distance = axes[-1]
-    for rank, key in enumerate(shown):
-        label = _group_label(groups[key], mistakes) if rank < len(GROUP_COLOURS) else None
-        distance.plot(steps, _distances(key, expected, labels), color=_colour(rank), lw=1.5, marker="o", ms=3, label=label)
+        picture.width += _parameter(picture, title, lines, [_at(values, index) for values in expected], x_axis)
+    legend = [(_colour(rank), False, _group_label(groups[key], mistakes)) for rank, key in enumerate(shown[:len(GROUP_COLOURS)])]
     matching = sum(len(students) for key, students in groups.items() if key not in shown)
-    distance.axhline(TOLERANCE, color=REFERENCE, lw=2, ls="--", label=f"tolerance ({matching} students within it)")
-    distance.set(yscale="log", title="distance to the reference", xticks=steps, xticklabels=ticks,
-                 xlabel=labels[0].split("=")[0], ylabel="relative L2 distance")
-    distance.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    figure.suptitle(f"{function}: the reference (black) and the class", fontsize=10, fontweight="bold", x=0.02,
-                    ha="left")
-    figure.tight_layout()
-    return svg(figure)
+    legend.append((REFERENCE, True, f"tolerance ({matching} students within it)"))
+    _distance(picture, [_distances(key, expected, labels) for key in shown], legend, x_axis)
+    return picture.svg()
+
+
+def _parameter(picture: svg.Picture, title: str, lines: list[list[float]], reference: list[float], x_axis: tuple) -> float:
+    """A panel of one parameter over the trainings, right of what the picture holds: each distinct trajectory
+    (``lines``, most common first) under the reference's; the width it takes."""
+    low, high = svg.limits(reference + [value for line in lines for value in line])
+    y_ticks = svg.ticks(low, high, 4)
+    margin = 16 + max((svg.width_of(label, 12) for _, label in y_ticks), default=0)
+    x_ticks, x_range, x_label = x_axis
+    axes = svg.Axes(picture, (picture.width + margin, 50, 150, 140), x_range, (low, high))
+    axes.frame(x_ticks, y_ticks, x_label, title=title)
+    for rank, line in reversed(list(enumerate(lines))):
+        picture.line([(axes.x(step), axes.y(value)) for step, value in enumerate(line)], _colour(rank), 1, opacity=0.8)
+    picture.line([(axes.x(step), axes.y(value)) for step, value in enumerate(reference)], REFERENCE, 2, dots=2.5)
+    return margin + 150 + 16
+
+
+def _distance(picture: svg.Picture, distances: list[list[float]], legend: list[tuple[str, bool, str]],
+              x_axis: tuple) -> None:
+    """The panel of each distinct trajectory's distance to the reference (log scale, the tolerance dashed), right
+    of what the picture holds, and the legend (colour, dashed, label) beside it; the picture widened to hold them."""
+    low, high = svg.log_limits([TOLERANCE] + [distance for row in distances for distance in row])
+    y_ticks = svg.log_ticks(low, high)
+    x_ticks, x_range, x_label = x_axis
+    left = picture.width + 28 + max(svg.width_of(label, 12) for _, label in y_ticks)
+    axes = svg.Axes(picture, (left, 50, 160, 140), x_range, (low, high), log_y=True)
+    axes.frame(x_ticks, y_ticks, x_label, "relative L2 distance", "distance to the reference")
+    picture.line([(left, axes.y(TOLERANCE)), (left + 160, axes.y(TOLERANCE))], REFERENCE, 2, dashed=True)
+    for rank, row in reversed(list(enumerate(distances))):
+        picture.line([(axes.x(step), axes.y(distance)) for step, distance in enumerate(row)], _colour(rank), 1.5, dots=2.5)
+    left += 174
+    for number, (colour, dashed, label) in enumerate(legend):
+        y = 56 + 14 * number
+        picture.line([(left, y), (left + 18, y)], colour, 2 if dashed else 1.5, dashed)
+        if not dashed:
+            picture.line([(left + 9, y)], colour, dots=2.5)
+        picture.text(left + 24, y, label, 9)
+    picture.width = left + 32 + max(svg.width_of(label, 9) for _, _, label in legend)
 
 
 def _group_label(students: list[str], mistakes: dict[str, str]) -> str:
     named = Counter(mistakes[student] for student in students if student in mistakes).most_common(1)
     who = one_line(students[0]) if len(students) == 1 else f"{len(students)} students"
-    label = f"{who}: {named[0][0]}" if named else who
-    return label.replace("$", r"\$")  # a "$" in a student id is text, not mathematics
+    return f"{who}: {named[0][0]}" if named else who
 
 
 def _key(runs: list[list[float | None]]) -> tuple:
