@@ -29,12 +29,9 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--sandbox", default="auto")
-    options = parser.parse_args()
-    check = [sys.executable, "-m", "grader", "check", "--sandbox", options.sandbox]
+def measure(repeat: int, sandbox: str) -> dict[str, float]:
+    """The median wall time of each path, by label (the first is a bare ``import torch``)."""
+    check = [sys.executable, "-m", "grader", "check", "--sandbox", sandbox]
     stop = [sys.executable, "-m", "grader", "server", "stop"]
     with tempfile.TemporaryDirectory() as scratch:
         bundle = Path(scratch) / "release"
@@ -59,16 +56,24 @@ def main() -> None:
         }
         runs: dict[str, list[float]] = {label: [] for label in commands}
         try:
-            for i in range(options.repeat):  # round by round: a change of the machine's load weighs on every path alike
+            for i in range(repeat):  # round by round: a change of the machine's load weighs on every path alike
                 subprocess.run(stop, env=env, capture_output=True, check=False)
                 for label, run in commands.items():
                     runs[label].append(run(i))
         finally:
             subprocess.run(stop, env=env, capture_output=True, check=False)
             shutil.rmtree(runtime, ignore_errors=True)
-    bare = statistics.median(runs["bare `import torch`"])
-    for label, seconds in runs.items():
-        median = statistics.median(seconds)
+    return {label: statistics.median(seconds) for label, seconds in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sandbox", default="auto")
+    options = parser.parse_args()
+    medians = measure(options.repeat, options.sandbox)
+    bare = medians["bare `import torch`"]
+    for label, median in medians.items():
         print(f"{label:40} median {median:.2f} s ({median / bare:.2f}x import torch; sandbox={options.sandbox})")
 
 

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.make_class import make_class
@@ -63,6 +64,26 @@ def measure(command: list[str]) -> tuple[float, int, int]:
     return time.perf_counter() - started, peak, code
 
 
+@dataclass(frozen=True)
+class Graded:
+    """One graded class: its size, how many students loop forever, wall seconds, peak memory, exit status."""
+
+    students: int
+    endless: int
+    seconds: float
+    peak_bytes: int
+    code: int
+
+
+def grade(folder: Path, students: int, notebooks: bool, workers: int, sandbox: str) -> Graded:
+    """Generate a class in ``folder/class`` and grade it into ``folder/grades`` with ``autograde grade``."""
+    labels = make_class(folder / "class", students, notebooks)
+    command = [sys.executable, "-m", "grader", "grade", str(folder / "class"), "--out", str(folder / "grades"),
+               "--workers", str(workers), "--seed", "1", "--sandbox", sandbox]
+    seconds, peak, code = measure(command)
+    return Graded(students, sum(label == "wrong: endless loop" for label in labels), seconds, peak, code)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=200)
@@ -71,15 +92,11 @@ def main() -> None:
     parser.add_argument("--sandbox", default="auto")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        labels = make_class(Path(scratch) / "class", options.students, options.notebooks)
-        command = [sys.executable, "-m", "grader", "grade", str(Path(scratch) / "class"), "--out",
-                   str(Path(scratch) / "grades"), "--workers", str(options.workers), "--seed", "1",
-                   "--sandbox", options.sandbox]
-        seconds, peak, code = measure(command)
-    timeouts = sum(label == "wrong: endless loop" for label in labels)
-    print(f"students: {options.students} ({timeouts} with an endless loop), workers: {options.workers}, "
-          f"sandbox: {options.sandbox}, exit {code}")
-    print(f"wall: {seconds:.1f} s, {options.students / seconds:.2f} students/s, peak memory {peak / 2**20:.0f} MiB")
+        graded = grade(Path(scratch), options.students, options.notebooks, options.workers, options.sandbox)
+    print(f"students: {graded.students} ({graded.endless} with an endless loop), workers: {options.workers}, "
+          f"sandbox: {options.sandbox}, exit {graded.code}")
+    print(f"wall: {graded.seconds:.1f} s, {graded.students / graded.seconds:.2f} students/s, "
+          f"peak memory {graded.peak_bytes / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

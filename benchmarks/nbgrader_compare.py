@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -99,13 +100,24 @@ def nbgrader_notebook(notebook_path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nbgrader", required=True, help="path of the nbgrader executable")
-    parser.add_argument("--students", type=int, default=30)
-    options = parser.parse_args()
+@dataclass(frozen=True)
+class Compared:
+    """Both graders on the same notebooks: wall seconds, how many got full marks, exit statuses."""
+
+    students: int
+    nbgrader_seconds: float
+    nbgrader_graded: int
+    nbgrader_full: int
+    nbgrader_code: int
+    our_seconds: float
+    our_full: int
+    our_code: int
+
+
+def compare(nbgrader_path: str, students: int) -> Compared:
+    """Grade ``students`` generated notebooks with nbgrader's ``autograde``, then with ``autograde grade``."""
     variants = variant_changes()
-    nbgrader_env = {**os.environ, "PATH": f"{Path(options.nbgrader).parent}{os.pathsep}{os.environ['PATH']}"}
+    nbgrader_env = {**os.environ, "PATH": f"{Path(nbgrader_path).parent}{os.pathsep}{os.environ['PATH']}"}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         course = work / "course"
@@ -115,11 +127,11 @@ def main() -> None:
             "c.Execute.timeout = 5\n")
         as_notebook(ROOT / "solutions", work / "reference.ipynb")
         nbformat.write(nbgrader_notebook(work / "reference.ipynb"), str(course / "source" / "ps1" / "ps1.ipynb"))
-        generated = subprocess.run([options.nbgrader, "generate_assignment", "ps1", "--force"], cwd=course,
+        generated = subprocess.run([nbgrader_path, "generate_assignment", "ps1", "--force"], cwd=course,
                                    capture_output=True, text=True, env=nbgrader_env)
         if generated.returncode:
             sys.exit(f"nbgrader generate_assignment failed:\n{generated.stdout}\n{generated.stderr}")
-        for index in range(options.students):
+        for index in range(students):
             student = f"student{index + 1:04d}"
             folder = build_submission(ROOT / "solutions", work / "folders" / student, variants[index % len(variants)][1])
             (work / "notebooks").mkdir(exist_ok=True)
@@ -128,11 +140,11 @@ def main() -> None:
             target.mkdir(parents=True)
             nbformat.write(nbgrader_notebook(work / "notebooks" / f"{student}.ipynb"), str(target / "ps1.ipynb"))
         started = time.perf_counter()
-        nbgrader = subprocess.run([options.nbgrader, "autograde", "ps1", "--create"], cwd=course, capture_output=True,
+        nbgrader = subprocess.run([nbgrader_path, "autograde", "ps1", "--create"], cwd=course, capture_output=True,
                                   text=True, env=nbgrader_env)
         nbgrader_seconds = time.perf_counter() - started
         graded = len(list((course / "autograded").glob("*/ps1/ps1.ipynb")))
-        subprocess.run([options.nbgrader, "export", "--to", str(work / "nbgrader.csv")], cwd=course, capture_output=True,
+        subprocess.run([nbgrader_path, "export", "--to", str(work / "nbgrader.csv")], cwd=course, capture_output=True,
                        env=nbgrader_env)
         with open(work / "nbgrader.csv") as handle:
             rows = list(csv.DictReader(handle))
@@ -143,11 +155,22 @@ def main() -> None:
         our_seconds = time.perf_counter() - started
         with open(work / "grades" / "grades.csv") as handle:
             ours_full = sum(row["total"] == row["max"] for row in csv.DictReader(handle))
-    print(f"{options.students} notebooks")
-    print(f"nbgrader autograde: {nbgrader_seconds:.1f} s, {options.students / nbgrader_seconds:.2f} students/s "
-          f"({graded} autograded, {nbgrader_full} with full marks, exit {nbgrader.returncode})")
-    print(f"autograde grade:    {our_seconds:.1f} s, {options.students / our_seconds:.2f} students/s ({ours_full} with full marks, exit {ours.returncode})")
-    print(f"ratio: {nbgrader_seconds / our_seconds:.1f}x nbgrader's students per second")
+    return Compared(students, nbgrader_seconds, graded, nbgrader_full, nbgrader.returncode, our_seconds, ours_full,
+                    ours.returncode)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nbgrader", required=True, help="path of the nbgrader executable")
+    parser.add_argument("--students", type=int, default=30)
+    options = parser.parse_args()
+    c = compare(options.nbgrader, options.students)
+    print(f"{c.students} notebooks")
+    print(f"nbgrader autograde: {c.nbgrader_seconds:.1f} s, {c.students / c.nbgrader_seconds:.2f} students/s "
+          f"({c.nbgrader_graded} autograded, {c.nbgrader_full} with full marks, exit {c.nbgrader_code})")
+    print(f"autograde grade:    {c.our_seconds:.1f} s, {c.students / c.our_seconds:.2f} students/s "
+          f"({c.our_full} with full marks, exit {c.our_code})")
+    print(f"ratio: {c.nbgrader_seconds / c.our_seconds:.1f}x nbgrader's students per second")
 
 
 if __name__ == "__main__":

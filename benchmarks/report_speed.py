@@ -41,6 +41,17 @@ def graded(folder: Path, students: int, workers: int) -> Path:
     return out
 
 
+def measure(out: Path, repeat: int) -> tuple[float, float]:
+    """The medians of a bare ``import grader.cli`` and of ``autograde report out``, run round by round."""
+    commands = {"bare": [sys.executable, "-c", "import grader.cli"],
+                "report": [sys.executable, "-m", "grader", "report", str(out)]}
+    runs: dict[str, list[float]] = {label: [] for label in commands}
+    for _ in range(repeat):
+        for label, command in commands.items():
+            runs[label].append(timed(command))
+    return statistics.median(runs["bare"]), statistics.median(runs["report"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=200)
@@ -51,13 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         out = graded(options.out or Path(scratch), options.students, options.workers)
         students = len(gradebook.load(out))
-        commands = {"bare `import grader.cli`": [sys.executable, "-c", "import grader.cli"],
-                    "report": [sys.executable, "-m", "grader", "report", str(out)]}
-        runs: dict[str, list[float]] = {label: [] for label in commands}
-        for _ in range(options.repeat):
-            for label, command in commands.items():
-                runs[label].append(timed(command))
-    bare, report = (statistics.median(runs[label]) for label in commands)
+        bare, report = measure(out, options.repeat)
     print(f"{students} students, median of {options.repeat} runs")
     print(f"bare `import grader.cli`  {bare:.2f} s")
     print(f"autograde report          {report:.2f} s ({report / bare:.2f}x the bare import; "
