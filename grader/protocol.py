@@ -138,8 +138,10 @@ class Response:
     retiring: bool = False  # the worker leaves after this answer: what a child left could not be removed
 
     def to_json(self) -> str:
-        """The response as one JSON line."""
-        return json.dumps(asdict(self))
+        """The response as one JSON line (the observations as they are: already plain JSON, not copied)."""
+        return json.dumps({"id": self.id, "observations": self.observations, "load_errors": self.load_errors,
+                           "events": [asdict(event) for event in self.events], "internal_error": self.internal_error,
+                           "retiring": self.retiring})
 
     @classmethod
     def from_json(cls, data: object) -> Response:

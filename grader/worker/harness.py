@@ -162,7 +162,10 @@ def seed_global_generators(seed: int, case: str) -> None:
     """Seed the generators code may draw from on its own (torch's, Python's, numpy's when loaded) from the
     run's seed and the case, so that the reference and the student draw the same numbers."""
     value = int(cases.generator_for(seed, case).initial_seed()) % 2**32
-    torch.manual_seed(value)
+    if torch.cuda.is_available():
+        torch.manual_seed(value)  # every device's generators
+    else:  # the CPU's only: torch.manual_seed would also queue a CUDA seeding, and record a stack for it, each call
+        torch.default_generator.manual_seed(value)
     random.seed(value)
     numpy = sys.modules.get("numpy")
     if numpy is not None:
