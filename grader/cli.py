@@ -215,7 +215,7 @@ def server_status() -> None:
     running = [answer["status"] for _, answer in found if isinstance(answer, dict) and isinstance(answer.get("status"), dict)]
     for entry in running:
         click.echo(" ".join(f"{name}={entry.get(name)}"
-                            for name in ("course", "seed", "sandbox", "device", "pid")))
+                            for name in ("course", "seed", "sandbox", "device", "pid", "idle")))
     click.echo(f"{len(running)} check server(s) running")
 
 

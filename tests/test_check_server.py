@@ -293,3 +293,14 @@ def test_any_document_reads_as_a_result_or_is_refused(document):
         from_record(document)
     except MalformedResult:
         pass
+
+
+def test_a_new_server_first_stops_those_idle_longest_past_the_users_count(runtime, course, monkeypatch):
+    monkeypatch.setattr(place, "MAX_SERVERS", 1)
+    first = Settings(ROOT / "assignment.toml", "process", "cpu", SEED, ("loss_fn",))
+    assert client.grade(first, course, ROOT / "solutions").result.passed
+    [old] = _server_pids()
+    second = replace(first, only=("activate",))
+    assert client.grade(second, course, ROOT / "solutions").result.passed
+    assert _gone(old)
+    assert len(_server_pids()) == 1 and _server_pids() != [old]

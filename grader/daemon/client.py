@@ -95,6 +95,18 @@ def _connect(path: Path) -> socket.socket | None:
     return connection
 
 
+def _make_room(where: Place) -> None:
+    """Stop the servers idle longest until a new one keeps the user's count within ``MAX_SERVERS``."""
+    others = []
+    for path in place.servers(where.folder):
+        answer = ask(path, {"status": True}) if path != where.socket else None
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if isinstance(status, dict) and isinstance(status.get("idle"), (int, float)):
+            others.append((status["idle"], path))
+    for _, path in sorted(others, reverse=True)[:max(0, len(others) - place.MAX_SERVERS + 1)]:
+        ask(path, {"stop": True})
+
+
 def _start(settings: Settings, where: Place, idle: float) -> socket.socket | str:
     """Start the server (one at a time per key: the others wait on its lock, then connect), and connect once it
     listens; or say why it could not be. The server closes the pipe it is given once it listens (or ends)."""
@@ -107,6 +119,7 @@ def _start(settings: Settings, where: Place, idle: float) -> socket.socket | str
         connection = _connect(where.socket)  # another check started it while this one waited
         if connection is not None:
             return connection
+        _make_room(where)
         ready, told = os.pipe()
         try:
             with open(where.log, "wb") as log:

@@ -14,6 +14,7 @@ from grader import versions
 from grader.assignment import Assignment
 
 IDLE_SECONDS = 300.0  # a server leaves after this long without a request
+MAX_SERVERS = 3  # a user's servers at once (about 350 MB each): a new one first stops those idle longest
 PROTOCOL = 1
 KEY_LENGTH = 32  # hex digits of a server's key, in its socket's name
 MAX_SOCKET_PATH = 107  # bytes: a Unix socket's path, with its end, must fit in 108

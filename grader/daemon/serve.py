@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 from grader import answer_key, assignment
@@ -37,14 +38,16 @@ def serve(settings: Settings, path: Path, idle: float, ready_fd: int) -> None:
         os.close(ready_fd)
         try:
             listener.settimeout(idle)
+            used = time.monotonic()
             while True:
                 try:
                     connection, _ = listener.accept()
                 except TimeoutError:
                     return
                 with connection:
-                    if not _answer(connection, session, course.name):
+                    if not _answer(connection, session, course.name, time.monotonic() - used):
                         return
+                used = time.monotonic()
         finally:
             listener.close()
             try:
@@ -67,8 +70,8 @@ def _listen(path: Path) -> socket.socket:
     return listener
 
 
-def _answer(connection: socket.socket, session: Session, course: str) -> bool:
-    """Answer one client; False when it asked the server to stop."""
+def _answer(connection: socket.socket, session: Session, course: str, idle: float = 0.0) -> bool:
+    """Answer one client (``idle``: the seconds since the last one); False when it asked the server to stop."""
     try:
         if wire.peer_uid(connection) != os.geteuid():
             return True
@@ -81,7 +84,8 @@ def _answer(connection: socket.socket, session: Session, course: str) -> bool:
             return False
         if request.get("status") is True:
             wire.send(connection, {"status": {"pid": os.getpid(), "course": course, "seed": session.seed,
-                                              "sandbox": session.sandbox, "device": session.device}})
+                                              "sandbox": session.sandbox, "device": session.device,
+                                              "idle": round(idle, 1)}})
             return True
         submission = request.get("grade")
         if not isinstance(submission, str) or not os.path.isabs(submission) or not os.path.exists(submission):
