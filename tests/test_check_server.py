@@ -109,13 +109,14 @@ def test_a_server_that_answers_nonsense_costs_nothing_but_time(runtime, make_sub
     wrong = make_submission(WRONG_LOSS)
     settings = Settings(ROOT / "assignment.toml", "process", "cpu", SEED, ("model", "loss_fn"))
     where = Place(place.runtime_folder(), settings.key(course))
-    answers = [b'{"result": {"tests": "all passed"}}\n', b"[1, 2\n"]
+    answers = [b'{"result": {"tests": "all passed"}}\n', b"[1, 2\n", b'{"result": null}\n', b'{"error": "no"}\n',
+               b"\n", b"x" * 100_000, b""]
     with socket.socket(socket.AF_UNIX) as fake:
         fake.bind(str(where.socket))
         fake.listen(4)
 
         def answer_nonsense():
-            for line in answers:
+            for line in [*answers, answers[0]]:
                 connection, _ = fake.accept()
                 with connection:
                     connection.recv(2**16)
@@ -124,13 +125,14 @@ def test_a_server_that_answers_nonsense_costs_nothing_but_time(runtime, make_sub
         server = threading.Thread(target=answer_nonsense)
         server.start()
         try:
-            outcomes = [_check(runtime, wrong, *ARGS) for _ in answers]
+            refused = [client.grade(settings, course, wrong) for _ in answers]
+            checked = _check(runtime, wrong, *ARGS)
         finally:
             server.join(timeout=WAIT_SECONDS)
+    assert all(answer.result is None and answer.problem.startswith("the check server") for answer in refused)
     alone = _check(runtime, wrong, *ARGS, "--no-server")
-    for outcome in outcomes:
-        assert outcome.returncode == alone.returncode == 1 and outcome.stdout == alone.stdout
-        assert "note: the check server" in outcome.stderr and "checking without it" in outcome.stderr
+    assert checked.returncode == alone.returncode == 1 and checked.stdout == alone.stdout
+    assert "note: the check server sent what is not a result" in checked.stderr and "checking without it" in checked.stderr
 
 
 def test_each_setting_and_version_that_makes_a_grade_has_a_server_of_its_own(course, tmp_path, monkeypatch):
