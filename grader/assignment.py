@@ -107,6 +107,7 @@ class Assignment:
     inputs: Path | None = None
     targets: Path | None = None
     catalogue: diagnosis.Catalogue = field(default_factory=diagnosis.Catalogue)
+    declarations: Path | None = None  # the declarations file read (``assignment.toml``, or another name)
 
     @property
     def has_solutions(self) -> bool:
@@ -167,6 +168,7 @@ def load(path: Path) -> Assignment:
         inputs=inputs if inputs.is_file() else None,
         targets=targets if targets.is_file() else None,
         catalogue=catalogue,
+        declarations=path.resolve(),
     )
     problems = declaration_problems(course)
     if problems:

@@ -142,7 +142,7 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
         raise click.UsageError(f"{course.root} has neither solutions/ nor an answer key: nothing to grade against")
     mode = _sandbox_mode(sandbox_mode)
     served = _wants_server(use_server, mode) and (seed is None or course.has_solutions)  # a key's seeds: checked here
-    settings = Settings(course.root / "assignment.toml", mode, device, seed, only) if served else None
+    settings = Settings(course.declarations, mode, device, seed, only) if served else None
     checker = client.Checker(settings, course, lambda: _local_session(course, seed, mode, only, device),
                              lambda note: click.echo(f"note: {note}", err=True))
     try:

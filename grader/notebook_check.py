@@ -119,7 +119,7 @@ def _session(course: assignment.Assignment, requested: str, seed: int | None, de
     """The kernel's session for this course and these settings: made once and kept, one per course (other
     settings, or a changed ``assignment.toml`` or answer key, replace it: its processes are stopped)."""
     mode = sandboxes.resolve(requested)
-    declarations = (course.root / "assignment.toml", course.answer_key)
+    declarations = (course.declarations, course.answer_key)
     stamps = tuple(path.stat().st_mtime_ns for path in declarations if path and path.is_file())
     key = (str(course.root), stamps, mode, device, seed)
     if key not in _SESSIONS:

@@ -55,6 +55,11 @@ class ReferenceCache:
                    "only": sorted(only) if only is not None else None}
         return cls(folder, hashlib.sha256(json.dumps(version, sort_keys=True).encode()).hexdigest()[:32])
 
+    def still_current(self, assignment: Assignment, only: list[str] | None, device: str) -> bool:
+        """Whether the course's files are still the version this cache's entries are filed under."""
+        now = ReferenceCache.open(assignment, only, device, self.folder)
+        return now is not None and now.course == self.course
+
     def seeds(self) -> list[int]:
         """The seeds this course has entries for."""
         found = []
@@ -137,6 +142,7 @@ class CachedSolutions:
         if cached is not None:
             return cached
         sent, read = run_trusted(solutions.assignment, seed, solutions.only, solutions.device)
-        self.cache.store(seed, sent)
+        if self.cache.still_current(solutions.assignment, solutions.only, solutions.device):
+            self.cache.store(seed, sent)  # else the course was edited while it ran: filed under neither version
         reference, variants = grouped(read)
         return checks.Evidence(student={}, reference=reference, variants=variants)

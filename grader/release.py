@@ -163,7 +163,7 @@ def _write_bundle(assignment, out: Path, seeds: list[int]) -> None:
     starter_notebook.write(assignment, out / starter_notebook.NAME)  # the stubs as cells, each function checked in place
     for notebook in sorted(assignment.solutions.glob("*.ipynb")):
         stub_notebook(notebook, out / "exercises" / notebook.name)
-    declarations = (assignment.root / "assignment.toml").read_text(encoding="utf-8")
+    declarations = (assignment.declarations or assignment.root / "assignment.toml").read_text(encoding="utf-8")
     declarations = re.sub(r"(?m)^(solutions|mistakes|answer_key|inputs|targets)\s*=.*\r?\n", "", declarations)
     settings = 'answer_key = "answer-key.json"\n'
     if assignment.inputs is not None:  # the input builders go with the students' check; the targets do not

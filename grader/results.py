@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 
@@ -242,6 +243,6 @@ def _checked(entry: dict, types: dict[str, type | tuple[type, ...]]) -> dict:
 
 
 def _typed(value: object, kind: type | tuple[type, ...]):
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or isinstance(value, bool) or isinstance(value, float) and not math.isfinite(value):
         raise MalformedResult(f"{value!r:.60} is not {kind}")
     return value

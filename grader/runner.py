@@ -58,7 +58,7 @@ class Worker:
     def start(self) -> None:
         """(Re)start the process; it begins importing torch at once."""
         trusted = self.mode == "trusted"
-        command = sandbox.command(self.mode, self.visible, self.device) if not trusted else [sys.executable, "-m", "grader.worker"]
+        command = sandbox.command(self.mode, self.visible, self.device) if not trusted else [sys.executable, "-P", "-m", "grader.worker"]
         env = environment(self.device, trusted=trusted)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         env=env, start_new_session=True)

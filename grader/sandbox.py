@@ -65,7 +65,7 @@ def command(mode: str, visible: list[Path], device: str = "cpu") -> list[str]:
     Under bwrap the environment is cleared: on the CPU no GPU is visible; with ``device="cuda"`` the
     NVIDIA device files are bound in and ``CUDA_VISIBLE_DEVICES`` is passed on.
     """
-    worker = [sys.executable, "-m", "grader.worker"]
+    worker = [sys.executable, "-P", "-m", "grader.worker"]  # -P: never a `grader` of the working folder
     if mode != "bwrap":
         return worker
     flags = [shutil.which("bwrap") or "bwrap", *_namespace_flags(), "--die-with-parent", "--new-session",

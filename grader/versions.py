@@ -17,9 +17,9 @@ from grader.assignment import Assignment
 
 
 def course_digest(assignment: Assignment) -> str:
-    """A sha256 of every file that makes the reference's observations: ``assignment.toml``, the solutions, the
+    """A sha256 of every file that makes the reference's observations: the declarations read, the solutions, the
     wrong variants (``mistakes/``), ``inputs.py``, ``targets.py`` and a release's answer key, with their names."""
-    files = [assignment.root / "assignment.toml", assignment.inputs, assignment.targets, assignment.answer_key]
+    files = [assignment.declarations or assignment.root / "assignment.toml", assignment.inputs, assignment.targets, assignment.answer_key]
     for folder in (assignment.solutions, assignment.mistakes):
         files += sorted(path for path in folder.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
     digest = hashlib.sha256(repr(assignment.functions).encode())

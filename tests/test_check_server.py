@@ -173,6 +173,31 @@ def test_the_runtime_folder_is_the_users_own_or_there_is_no_server(monkeypatch):
     shutil.rmtree(tmp_path)
 
 
+class Refusing:
+    """A session that must not be asked to grade."""
+
+    seed, sandbox, device = 1, "process", "cpu"
+
+    def grade(self, submission):
+        raise AssertionError("a refused request was graded")
+
+
+@pytest.mark.parametrize("request_sent", [
+    {"protocol": 1, "grade": str(ROOT / "solutions")},
+    {"protocol": 1, "token": "guessed", "grade": str(ROOT / "solutions")},
+    {"protocol": 1, "token": "guessed", "stop": True},
+    {"protocol": 1, "token": ["token"], "status": True},
+])
+def test_a_request_without_the_servers_token_is_refused(request_sent):
+    """Where student code may open Unix sockets (a GPU's driver needs them), it still cannot read the token."""
+    served = serve.Served(Refusing(), None, None, "key", "token")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        wire.send(theirs, request_sent)
+        assert serve._answer(ours, served) is True  # served on, stopped by nobody
+        assert "token" in wire.receive(theirs, wire.MAX_REQUEST_BYTES, WAIT_SECONDS)["error"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs a second user: run as root")
 def test_a_client_of_another_user_is_not_served():
     """Even where another user can reach the socket (its folder opened up), the server answers only its own."""
@@ -182,9 +207,7 @@ def test_a_client_of_another_user_is_not_served():
     listener = serve._listen(path)
     path.chmod(0o777)
 
-    class Refusing:
-        def grade(self, submission):
-            raise AssertionError("a request of another user was graded")
+    served = serve.Served(Refusing(), None, None, "key", "token")
 
     pid = os.fork()
     if pid == 0:
@@ -193,11 +216,12 @@ def test_a_client_of_another_user_is_not_served():
             os.setuid(12345)
             with socket.socket(socket.AF_UNIX) as connection:
                 connection.connect(str(path))
-                wire.send(connection, {"protocol": 1, "grade": str(ROOT / "solutions")})
                 connection.settimeout(WAIT_SECONDS)
                 try:
+                    wire.send(connection, {"protocol": 1, "token": "token", "key": "key",
+                                           "grade": str(ROOT / "solutions")})
                     answered = connection.recv(10)
-                except ConnectionResetError:  # closed with the request unread
+                except (BrokenPipeError, ConnectionResetError):  # closed with the request unread
                     answered = b""
                 os._exit(0 if answered == b"" else 1)
         except BaseException:  # noqa: BLE001 - the child reports by its exit status only
@@ -209,7 +233,7 @@ def test_a_client_of_another_user_is_not_served():
                 assert not ended, f"the other user's client could not connect (exit status {os.WEXITSTATUS(status)})"
             connection, _ = listener.accept()
             with connection:
-                assert serve._answer(connection, Refusing(), "course") is True
+                assert serve._answer(connection, served) is True
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0  # connected, and got nothing back
     finally:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from grader.daemon.place import IDLE_SECONDS, Settings
+from grader.daemon.place import IDLE_SECONDS, Place, Settings
 from grader.daemon.serve import serve
 
 
@@ -25,7 +25,7 @@ def main() -> None:
         os._exit(0)
     os.chdir("/")  # the server outlives the shell that started it: it holds no folder of the user's
     serve(Settings(options.course, options.sandbox, options.device, options.seed, tuple(options.only)),
-          options.socket, options.idle, options.ready_fd)
+          Place.of(options.socket), options.idle, options.ready_fd)
 
 
 if __name__ == "__main__":

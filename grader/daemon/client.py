@@ -25,6 +25,12 @@ if TYPE_CHECKING:
     from grader.engine import Session
 
 STARTUP_SECONDS = 120.0  # a server's start: importing torch on a loaded machine
+CONNECT_SECONDS = 2.0  # a server that does not take a connection by then is busy (or wedged): not waited for
+MAX_TOKEN_BYTES = 64
+
+
+class Busy(RuntimeError):
+    """A server listens at the place but does not take the connection."""
 
 
 @dataclass(frozen=True)
@@ -41,35 +47,51 @@ def grade(settings: Settings, course: Assignment, submission: Path, idle: float 
     if folder is None:
         return Answer(None, "no private runtime folder for a check server")
     where = Place(folder, settings.key(course))
-    connection = _connect(where.socket) or _start(settings, where, idle)
+    try:
+        connection = _connect(where.socket) or _start(settings, where, idle)
+    except Busy:
+        return Answer(None, "the check server is busy")
     if isinstance(connection, str):
         return Answer(None, connection)
     with connection:
         try:
-            wire.send(connection, {"protocol": PROTOCOL, "grade": str(submission.resolve())})
+            wire.send(connection, {"protocol": PROTOCOL, "token": _token(where), "key": where.key,
+                                   "grade": str(submission.resolve())})
             answer = wire.receive(connection, wire.MAX_ANSWER_BYTES, _answer_seconds(course))
         except (OSError, wire.WireError) as error:
             return Answer(None, f"the check server did not answer: {error}")
-    if isinstance(answer, dict) and "result" in answer:
-        try:
-            return Answer(from_record(answer["result"]))
-        except (MalformedResult, KeyError, TypeError) as error:
-            return Answer(None, f"the check server sent what is not a result ({error})")
-    error = answer.get("error") if isinstance(answer, dict) else None
-    return Answer(None, f"the check server refused: {str(error)[:300]}" if error else "the check server answered nonsense")
+    return _read(answer)
 
 
 def ask(path: Path, request: dict, seconds: float = 10.0) -> object | None:
-    """Send one request (``status``, ``stop``) to the server at ``path``; its answer, or None."""
-    connection = _connect(path)
+    """Send one request (``status``, ``stop``) to the server whose socket is ``path``; its answer, or None."""
+    try:
+        connection = _connect(path)
+    except Busy:
+        return None
     if connection is None:
         return None
     with connection:
         try:
-            wire.send(connection, {"protocol": PROTOCOL, **request})
+            wire.send(connection, {"protocol": PROTOCOL, "token": _token(Place.of(path)), **request})
             return wire.receive(connection, wire.MAX_REQUEST_BYTES, seconds)
         except (OSError, wire.WireError):
             return None
+
+
+def _read(answer: object) -> Answer:
+    """The server's answer as a result; a result of a session that failed is no answer (the check grades
+    itself, in a fresh session)."""
+    if isinstance(answer, dict) and "result" in answer:
+        try:
+            result = from_record(answer["result"])
+        except MalformedResult as error:
+            return Answer(None, f"the check server sent what is not a result ({error})")
+        if result.internal_error:
+            return Answer(None, f"the check server failed ({result.internal_error[:300]})")
+        return Answer(result)
+    error = answer.get("error") if isinstance(answer, dict) else None
+    return Answer(None, f"the check server refused: {str(error)[:300]}" if error else "the check server answered nonsense")
 
 
 def _answer_seconds(course: Assignment) -> float:
@@ -78,8 +100,21 @@ def _answer_seconds(course: Assignment) -> float:
     return STARTUP_SECONDS + 2 * course.timeout * max(1, len(course.functions)) + 60.0
 
 
+def _token(where: Place) -> str:
+    """The server's token, from the user's own file (empty when there is none to read)."""
+    try:
+        handle = os.open(where.token, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return ""
+    with os.fdopen(handle, "rb") as token:
+        if os.fstat(token.fileno()).st_uid != os.geteuid():
+            return ""
+        return token.read(MAX_TOKEN_BYTES).decode("ascii", errors="replace")
+
+
 def _connect(path: Path) -> socket.socket | None:
-    """A connection to the server listening at ``path``, when it is this user's own socket and answers."""
+    """A connection to the server listening at ``path``, when it is this user's own socket; None when there
+    is none (no socket, or a stale one). Raises Busy when one listens but does not take the connection."""
     try:
         info = path.lstat()
     except OSError:
@@ -87,8 +122,12 @@ def _connect(path: Path) -> socket.socket | None:
     if info.st_uid != os.geteuid() or not stat.S_ISSOCK(info.st_mode):
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(CONNECT_SECONDS)
     try:
         connection.connect(str(path))
+    except TimeoutError as error:
+        connection.close()
+        raise Busy(str(path)) from error
     except OSError:
         connection.close()
         return None
@@ -120,27 +159,35 @@ def _start(settings: Settings, where: Place, idle: float) -> socket.socket | str
         if connection is not None:
             return connection
         _make_room(where)
-        ready, told = os.pipe()
-        try:
-            with open(where.log, "wb") as log:
-                os.chmod(where.log, 0o600)
-                subprocess.run([sys.executable, "-m", "grader.daemon", *settings.arguments(), "--socket",
-                                str(where.socket), "--idle", str(idle), "--ready-fd", str(told)],
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(told,),
-                               start_new_session=True, check=False, timeout=STARTUP_SECONDS)
-            os.close(told)
-            told = None
-            readable, _, _ = select.select([ready], [], [], STARTUP_SECONDS)
-        except (OSError, subprocess.SubprocessError) as error:
-            return f"the check server did not start: {error}"
-        finally:
-            os.close(ready)
-            if told is not None:
-                os.close(told)
-        connection = _connect(where.socket) if readable else None
-        return connection or f"the check server did not start (see {where.log})"
+        return _spawn(settings, where, idle)
     finally:
         os.close(lock)
+
+
+def _spawn(settings: Settings, where: Place, idle: float) -> socket.socket | str:
+    """Run ``python -m grader.daemon`` (which leaves its server running on its own), wait until it listens or
+    ends, and connect."""
+    ready, told = os.pipe()
+    try:
+        log = os.open(where.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        try:
+            subprocess.run([sys.executable, "-P", "-m", "grader.daemon", *settings.arguments(), "--socket",
+                            str(where.socket), "--idle", str(idle), "--ready-fd", str(told)],
+                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(told,), cwd="/",
+                           start_new_session=True, check=False, timeout=STARTUP_SECONDS)
+        finally:
+            os.close(log)
+        os.close(told)
+        told = None
+        readable, _, _ = select.select([ready], [], [], STARTUP_SECONDS)
+    except (OSError, subprocess.SubprocessError) as error:
+        return f"the check server did not start: {error}"
+    finally:
+        os.close(ready)
+        if told is not None:
+            os.close(told)
+    connection = _connect(where.socket) if readable else None
+    return connection or f"the check server did not start (see {where.log})"
 
 
 class Checker:

@@ -6,17 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader import versions
 from grader.assignment import Assignment
+from grader.runner import PASSED_ON
 
 IDLE_SECONDS = 300.0  # a server leaves after this long without a request
 MAX_SERVERS = 3  # a user's servers at once (about 350 MB each): a new one first stops those idle longest
 PROTOCOL = 1
 KEY_LENGTH = 32  # hex digits of a server's key, in its socket's name
+# what a server keeps of the environment of the check that started it: what the workers see, and where files go
+ENVIRONMENT = (*PASSED_ON, "PYTHONPATH", "PYTHONHOME", "HOME", "TMPDIR", "XDG_CACHE_HOME")
 MAX_SOCKET_PATH = 107  # bytes: a Unix socket's path, with its end, must fit in 108
 
 
@@ -34,9 +38,10 @@ class Settings:
     def key(self, assignment: Assignment) -> str:
         """The server's name: a digest of these settings and of every version the grade depends on."""
         document = {"protocol": PROTOCOL, "course": versions.course_digest(assignment), "root": str(assignment.root),
-                    "grader": versions.grader_digest(), "torch": versions.torch_version(),
-                    "python": versions.python_version(), "sandbox": self.sandbox, "device": self.device,
-                    "seed": self.seed, "only": sorted(self.only), "uid": os.geteuid()}
+                    "declarations": str(self.course), "grader": versions.grader_digest(),
+                    "torch": versions.torch_version(), "python": versions.python_version(), "executable": sys.executable,
+                    "environment": {name: os.environ.get(name) for name in ENVIRONMENT}, "sandbox": self.sandbox,
+                    "device": self.device, "seed": self.seed, "only": sorted(self.only), "uid": os.geteuid()}
         return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
 
     def arguments(self) -> list[str]:
@@ -64,6 +69,15 @@ class Place:
     @property
     def log(self) -> Path:
         return self.folder / f"{self.key}.log"
+
+    @property
+    def token(self) -> Path:
+        return self.folder / f"{self.key}.token"
+
+    @classmethod
+    def of(cls, socket: Path) -> Place:
+        """The place whose socket this is."""
+        return cls(socket.parent, socket.name.removesuffix(".sock"))
 
 
 def runtime_folder() -> Path | None:

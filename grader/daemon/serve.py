@@ -2,22 +2,28 @@
 checks of its own user over a Unix socket in the user's runtime folder, until it has been idle for a while.
 
 It grades exactly as ``check`` does in its own process: the same ``Session``, so the same sandbox, limits and
-judging. What a client sends is read as untrusted (one bounded JSON line), and a client of another user is
-refused by the kernel's word (``SO_PEERCRED``), on top of the folder being the user's own (mode 0700).
+judging, and only the course version its key names: it computes the reference before it listens, and leaves
+rather than answer once the course's files are no longer that version (edited while it started, or since).
+What a client sends is read as untrusted (one bounded JSON line). A client must be of the server's own user
+(the kernel's word: ``SO_PEERCRED``) and send the server's token, a file only that user can read: student
+code, even where it may open sockets (a GPU's driver needs them), cannot read it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import answer_key, assignment
+from grader.assignment import Assignment
 from grader.daemon import wire
-from grader.daemon.place import PROTOCOL, Settings
+from grader.daemon.place import PROTOCOL, Place, Settings
 from grader.engine import Session
 from grader.results import to_record
 
@@ -25,36 +31,70 @@ REQUEST_SECONDS = 10.0  # to send a request once connected
 ANSWER_SECONDS = 60.0  # for a client to take its answer
 
 
-def serve(settings: Settings, path: Path, idle: float, ready_fd: int) -> None:
-    """Build the session, listen at ``path`` (then close ``ready_fd``), answer checks one at a time; return once
-    idle for ``idle`` seconds or asked to stop. The socket is removed on the way out (when still this server's)."""
+@dataclass(frozen=True)
+class Served:
+    """What the server answers from: its session, the course as it loaded it, its settings, key and token."""
+
+    session: Session
+    course: Assignment
+    settings: Settings
+    key: str
+    token: str
+
+    def current(self) -> bool:
+        """Whether the course's files are still the version this server was started for."""
+        return self.settings.key(self.course) == self.key
+
+
+def serve(settings: Settings, where: Place, idle: float, ready_fd: int) -> None:
+    """Build the session and its reference, then listen at ``where`` (and close ``ready_fd``) and answer checks
+    one at a time; return once idle for ``idle`` seconds, asked to stop, or no longer current. The socket and
+    the token are removed on the way out (when still this server's)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     course = assignment.load(settings.course)
+    if settings.key(course) != where.key:
+        print("the course's files changed since the check that started this server read them", file=sys.stderr)
+        return  # that check grades itself
     key = None if course.has_solutions else answer_key.load(course.answer_key)
     with Session(course, seed=settings.seed, sandbox=settings.sandbox, only=list(settings.only) or None, key=key,
                  device=settings.device, cache=True) as session:
-        listener = _listen(path)
-        mine = os.stat(path).st_ino
+        session.reference()  # before any answer: a failed reference ends the server, and the check grades itself
+        served = Served(session, course, settings, where.key, _write_token(where.token))
+        if not served.current():
+            print("the course's files changed while the reference ran: it may hold either version", file=sys.stderr)
+            return
+        listener = _listen(where.socket)
+        mine = os.stat(where.socket).st_ino
         os.close(ready_fd)
         try:
-            listener.settimeout(idle)
-            used = time.monotonic()
-            while True:
-                try:
-                    connection, _ = listener.accept()
-                except TimeoutError:
-                    return
-                with connection:
-                    if not _answer(connection, session, course.name, time.monotonic() - used):
-                        return
-                used = time.monotonic()
+            _answer_until_done(listener, served, idle)
         finally:
             listener.close()
-            try:
-                if os.stat(path).st_ino == mine:
-                    path.unlink()
-            except OSError:
-                pass
+            _remove_if_mine(where, mine)
+
+
+def _answer_until_done(listener: socket.socket, served: Served, idle: float) -> None:
+    listener.settimeout(idle)
+    used = time.monotonic()
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            return
+        with connection:
+            if not _answer(connection, served, time.monotonic() - used):
+                return
+        used = time.monotonic()
+
+
+def _write_token(path: Path) -> str:
+    """A new random token, written to ``path`` for this user only."""
+    token = secrets.token_hex(16)
+    path.unlink(missing_ok=True)  # a stale one: the check that started this server holds the lock
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(handle, "w") as out:
+        out.write(token)
+    return token
 
 
 def _listen(path: Path) -> socket.socket:
@@ -62,7 +102,7 @@ def _listen(path: Path) -> socket.socket:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     previous = os.umask(0o177)
     try:
-        path.unlink(missing_ok=True)  # a stale one: the client that started this server holds the lock
+        path.unlink(missing_ok=True)  # a stale one: the check that started this server holds the lock
         listener.bind(str(path))
     finally:
         os.umask(previous)
@@ -70,20 +110,33 @@ def _listen(path: Path) -> socket.socket:
     return listener
 
 
-def _answer(connection: socket.socket, session: Session, course: str, idle: float = 0.0) -> bool:
-    """Answer one client (``idle``: the seconds since the last one); False when it asked the server to stop."""
+def _remove_if_mine(where: Place, socket_inode: int) -> None:
+    """Remove the socket and the token, unless a newer server has put its own there."""
+    try:
+        if os.stat(where.socket).st_ino == socket_inode:
+            where.socket.unlink()
+            where.token.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _answer(connection: socket.socket, served: Served, idle: float = 0.0) -> bool:
+    """Answer one client (``idle``: the seconds since the last one); False when the server should leave: asked
+    to stop, its course edited, or its session failed."""
     try:
         if wire.peer_uid(connection) != os.geteuid():
             return True
         request = wire.receive(connection, wire.MAX_REQUEST_BYTES, REQUEST_SECONDS)
-        if not isinstance(request, dict) or request.get("protocol") != PROTOCOL:
-            wire.send(connection, {"error": "not a request of this grader's protocol"})
+        if not (isinstance(request, dict) and request.get("protocol") == PROTOCOL
+                and secrets.compare_digest(str(request.get("token", "")), served.token)):
+            wire.send(connection, {"error": "not a request of this server's protocol and token"})
             return True
         if request.get("stop") is True:
             wire.send(connection, {"stopped": os.getpid()})
             return False
+        session = served.session
         if request.get("status") is True:
-            wire.send(connection, {"status": {"pid": os.getpid(), "course": course, "seed": session.seed,
+            wire.send(connection, {"status": {"pid": os.getpid(), "course": served.course.name, "seed": session.seed,
                                               "sandbox": session.sandbox, "device": session.device,
                                               "idle": round(idle, 1)}})
             return True
@@ -91,9 +144,12 @@ def _answer(connection: socket.socket, session: Session, course: str, idle: floa
         if not isinstance(submission, str) or not os.path.isabs(submission) or not os.path.exists(submission):
             wire.send(connection, {"error": "grade: an absolute path of a submission that exists"})
             return True
+        if request.get("key") != served.key or not served.current():
+            wire.send(connection, {"error": "the course's files are not this server's version"})
+            return False
         result = session.grade(Path(submission))
         connection.settimeout(ANSWER_SECONDS)
         wire.send(connection, {"result": to_record(result)})
+        return result.internal_error is None  # a session that failed a whole submission is not kept
     except (OSError, wire.WireError):
-        pass  # this client went away or sent nonsense: the next one is served
-    return True
+        return True  # this client went away or sent nonsense: the next one is served
