@@ -31,7 +31,8 @@ class Probe:
     ``transform`` runs on transformed calls, ``fd_target`` adds finite differences of the course's
     target with respect to the arguments ``wrt`` (trusted runs only). A returned object of a course's
     own class is read through its ``attributes``, or by the course's ``reader``; ``graph`` names the
-    attributes of its operands and its operation, to describe the graph of a student's own engine.
+    attributes of its operands and its operation, to describe the graph of a student's own engine. ``calls``
+    runs only the case's first calls (a repair's screen: up to the call where the student's code failed).
     """
 
     id: str
@@ -45,6 +46,7 @@ class Probe:
     attributes: tuple[str, ...] = ()
     reader: str | None = None
     graph: tuple[str, ...] = ()  # (children, operation)
+    calls: int | None = None
 
     def to_json(self) -> dict:
         """The probe as a JSON object (fields left at their defaults are omitted)."""
@@ -57,7 +59,7 @@ class Probe:
                    fd_target=data.get("fd_target"), wrt=tuple(data.get("wrt", ())),
                    use=tuple(data["use"]) if data.get("use") else None, transform=data.get("transform"),
                    attributes=tuple(data.get("attributes", ())), reader=data.get("reader"),
-                   graph=tuple(data.get("graph", ())))
+                   graph=tuple(data.get("graph", ())), calls=data.get("calls"))
 
 
 @dataclass(frozen=True)

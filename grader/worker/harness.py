@@ -128,6 +128,7 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
         calls = built["value"]
     else:
         calls = course.build(probe.case, seed)
+    calls = calls[:probe.calls] if probe.calls is not None else calls
     seed_global_generators(seed, probe.case)  # the same draws whatever building the inputs took
     if probe.transform:  # the reference on calls transformed as a classic slip would
         calls = transforms.transformed(calls, probe.transform)
