@@ -8,7 +8,7 @@ Otherwise ``grader.measured`` measures the failure against the reference and say
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -48,11 +48,7 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
     for probe in probes_for_check(spec, check):
         observed = evidence.student.get(probe.id)
         result.duration += _seconds(observed)
-        # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
-        expected = evidence.reference.get(probe.id, _NO_REFERENCE if check.kind == "differentiable" else None)
-        if expected is None or expected.status != "ok":
-            raise GraderBug(f"the reference produced no observation for {probe.id}")
-        expected = _own_result(probe.id, expected, evidence) or expected
+        expected = _expected(check, probe.id, evidence)
         verdict = _judge_probe(spec, check, observed, expected)
         if verdict.status != PASS:
             failures.append(_Failure(probe.id, observed, expected, verdict))
@@ -67,6 +63,40 @@ def judge(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, catalogue: C
                            or _measured(spec, check, failures, evidence, catalogue)
                            or verdict.mistake)
     return _fill(result, verdict, catalogue, spec)
+
+
+def first_failure(spec: FunctionSpec, check: CheckSpec, evidence: Evidence) -> tuple[str, int | None] | None:
+    """Where the student's observations first fail the check: the probe, and how many of its calls show it (up to
+    the first failing one; None when the probe fails as a whole: not run, not loaded, not read). None: it passes."""
+    for probe in probes_for_check(spec, check):
+        observed = evidence.student.get(probe.id)
+        verdict = _judge_probe(spec, check, observed, _expected(check, probe.id, evidence))
+        if verdict.status != PASS:
+            return probe.id, verdict.call + 1 if observed is not None and observed.status == "ok" else None
+    return None
+
+
+def passes(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, probe: str | None = None,
+           calls: int | None = None) -> bool:
+    """Whether the student's observations pass the check, as ``judge`` says (without naming a mistake); with
+    ``probe``, only that probe of it, on its first ``calls`` calls when given."""
+    judged = [each.id for each in probes_for_check(spec, check) if probe is None or each.id == probe]
+    return bool(judged) and all(_probe_passes(spec, check, evidence, each, calls) for each in judged)
+
+
+def _probe_passes(spec: FunctionSpec, check: CheckSpec, evidence: Evidence, probe: str, calls: int | None) -> bool:
+    expected = _expected(check, probe, evidence)
+    expected = replace(expected, calls=expected.calls[:calls]) if calls is not None else expected
+    return _judge_probe(spec, check, evidence.student.get(probe), expected).status == PASS
+
+
+def _expected(check: CheckSpec, probe: str, evidence: Evidence) -> Observation:
+    """What the check expects of a probe: the reference's observation (or the student's own, ``_own_result``)."""
+    # a differentiable check is measured on the student's code alone; the reference's run, when known, gives its graph
+    expected = evidence.reference.get(probe, _NO_REFERENCE if check.kind == "differentiable" else None)
+    if expected is None or expected.status != "ok":
+        raise GraderBug(f"the reference produced no observation for {probe}")
+    return _own_result(probe, expected, evidence) or expected
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,8 @@ class Session:
         if not functions:
             return []
         try:
+            screen = repair.screens(tests, self.assignment, evidence, functions)
+            functions = [function for function in functions if function in screen]
             folder = Path(tempfile.mkdtemp(prefix="repairs-", dir=stage))
             found = repair.candidates(code, functions, folder)
             if not found:
@@ -218,10 +220,9 @@ class Session:
             owner = uid if os.geteuid() == 0 else None
             repair.give(folder, found, owner)
             base = self._request(code, functions, uid, str(code.root))  # the course's timeout: one box for all copies
-            screen = repair.screens(tests, self.assignment, functions)
             budget = self.assignment.timeout * len(functions)  # one time limit per function, for both phases
             started = time.monotonic()
-            for phase in (screen, None):  # the first failing check for every copy, then every check for the rest
+            for phase in (screen, None):  # the screen for every copy, then every check for the rest
                 searched = len({candidate.function for candidate in found})
                 limit = min(self.assignment.timeout, (budget - (time.monotonic() - started)) / searched)
                 if limit < repair.SHORTEST_LIMIT:

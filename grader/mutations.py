@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -65,14 +66,15 @@ def _candidates(definition: ast.stmt) -> Iterator[Edit | None]:
     the signature's defaults or the decorators."""
     sites = list(ast.walk(definition))
     inside = {id(node) for statement in definition.body for node in ast.walk(statement)}
+    working = _Working(definition)
     for rule in _EXPRESSION_RULES[:2]:
-        yield from _expression_edits(definition, sites, inside, rule)
+        yield from _expression_edits(working, sites, inside, rule)
     yield from _statement_edits(definition)
     for rule in _EXPRESSION_RULES[2:]:
-        yield from _expression_edits(definition, sites, inside, rule)
+        yield from _expression_edits(working, sites, inside, rule)
 
 
-def _expression_edits(definition: ast.stmt, sites: list[ast.AST], inside: set[int],
+def _expression_edits(working: _Working, sites: list[ast.AST], inside: set[int],
                       rule: Callable[[ast.AST], Iterator[_Replacement]]) -> Iterator[Edit | None]:
     """The rule's edits at each place, then, for a key found at several places (the same slip made on parallel
     lines), the edit at all of them at once."""
@@ -81,16 +83,16 @@ def _expression_edits(definition: ast.stmt, sites: list[ast.AST], inside: set[in
         if id(node) not in inside:
             continue
         for replacement, text, key in rule(node):
-            edited = _replaced(definition, {index: replacement})  # None (an attempt all the same) if it fails
-            yield Edit(getattr(node, "lineno", definition.lineno), _short(text), edited) if edited else None
+            edited = working.replaced({index: replacement})  # None (an attempt all the same) if it fails
+            yield Edit(getattr(node, "lineno", working.line), _short(text), edited) if edited else None
             if key is not None:
                 grouped.setdefault(text if key == "same" else key, []).append((index, node, replacement, text))
     for places in grouped.values():
         apart = _apart(places)
         if len(apart) < 2:
             continue
-        edited = _replaced(definition, {index: replacement for index, _, replacement, _ in apart})
-        lines = sorted({getattr(node, "lineno", definition.lineno) for _, node, _, _ in apart})
+        edited = working.replaced({index: replacement for index, _, replacement, _ in apart})
+        lines = sorted({getattr(node, "lineno", working.line) for _, node, _, _ in apart})
         where = f"lines {', '.join(map(str, lines))}" if len(lines) > 1 else "this line"
         yield Edit(lines[0], _short(f"{apart[0][3]}, at {len(apart)} places ({where})"), edited) if edited else None
 
@@ -264,22 +266,47 @@ _EXPRESSION_RULES: tuple[Callable[[ast.AST], Iterator[_Replacement]], ...] = (
 # (the first two kinds come before the statement edits)
 
 
-def _replaced(definition: ast.stmt, replacements: dict[int, ast.AST]) -> str | None:
-    """The definition's source with its nodes at these indices (in ``ast.walk`` order) replaced; None where one
-    is the definition itself or the result does not compile."""
-    edited = copy.deepcopy(definition)
-    nodes = list(ast.walk(edited))
-    targets = {id(nodes[index]): copy.deepcopy(replacement) for index, replacement in replacements.items()}
-    done = 0
-    for parent in nodes:
-        for name, value in ast.iter_fields(parent):
-            if id(value) in targets:
-                setattr(parent, name, targets[id(value)])
-                done += 1
-            elif isinstance(value, list) and any(id(item) in targets for item in value):
-                done += sum(id(item) in targets for item in value)
-                setattr(parent, name, [targets.get(id(item), item) for item in value])
-    return _source(edited) if done == len(targets) else None
+class _Working:
+    """A copy of a definition that each expression edit is made in, printed, and undone: the place of every node
+    (in ``ast.walk`` order) is found once, so that an edit costs a print and a parse, not a copy of the tree."""
+
+    def __init__(self, definition: ast.stmt):
+        self.tree, self.line = copy.deepcopy(definition), definition.lineno
+        self.places: list[tuple[ast.AST, str, int | None] | None] = []  # what holds each node: (parent, field, item)
+        pending: deque[tuple[ast.AST, tuple[ast.AST, str, int | None] | None]] = deque([(self.tree, None)])
+        while pending:  # the order of ast.walk
+            node, place = pending.popleft()
+            self.places.append(place)
+            for name, value in ast.iter_fields(node):
+                if isinstance(value, ast.AST):
+                    pending.append((value, (node, name, None)))
+                elif isinstance(value, list):
+                    pending.extend((item, (node, name, position)) for position, item in enumerate(value)
+                                   if isinstance(item, ast.AST))
+
+    def replaced(self, replacements: dict[int, ast.AST]) -> str | None:
+        """The definition's source with its nodes at these indices (in ``ast.walk`` order) replaced; None where one
+        is the definition itself or the result does not compile. The copy is left as it was."""
+        if any(self.places[index] is None for index in replacements):
+            return None
+        undo = [self._put(self.places[index], replacement) for index, replacement in replacements.items()]
+        try:
+            return _source(self.tree)
+        finally:
+            for place, original in reversed(undo):
+                self._put(place, original)
+
+    @staticmethod
+    def _put(place: tuple[ast.AST, str, int | None], node: ast.AST) -> tuple[tuple[ast.AST, str, int | None], ast.AST]:
+        """Put ``node`` in ``place``; return the place and what it held."""
+        parent, name, position = place
+        if position is None:
+            held = getattr(parent, name)
+            setattr(parent, name, node)
+        else:
+            held = getattr(parent, name)[position]
+            getattr(parent, name)[position] = node
+        return place, held
 
 
 # --- statement edits: one training statement moved or removed ---
@@ -357,7 +384,7 @@ def _movable(statement: ast.stmt) -> bool:
 
 def _source(definition: ast.stmt) -> str | None:
     """The definition's source, when it compiles."""
-    source = pyparse.unparse(ast.fix_missing_locations(definition))
+    source = pyparse.unparse(definition)
     if source is None:
         return None
     try:

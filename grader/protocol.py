@@ -9,7 +9,7 @@ Observations stay plain JSON trees: they hold encoded values, which ``grader.wor
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 
 
@@ -31,7 +31,8 @@ class Probe:
     ``transform`` runs on transformed calls, ``fd_target`` adds finite differences of the course's
     target with respect to the arguments ``wrt`` (trusted runs only). A returned object of a course's
     own class is read through its ``attributes``, or by the course's ``reader``; ``graph`` names the
-    attributes of its operands and its operation, to describe the graph of a student's own engine.
+    attributes of its operands and its operation, to describe the graph of a student's own engine. ``calls``
+    runs only the case's first calls (a repair's screen: up to the call where the student's code failed).
     """
 
     id: str
@@ -45,10 +46,11 @@ class Probe:
     attributes: tuple[str, ...] = ()
     reader: str | None = None
     graph: tuple[str, ...] = ()  # (children, operation)
+    calls: int | None = None
 
     def to_json(self) -> dict:
         """The probe as a JSON object (fields left at their defaults are omitted)."""
-        return {key: value for key, value in asdict(self).items() if value not in (None, ())}
+        return {key: value for key, value in _fields(self).items() if value not in (None, ())}
 
     @classmethod
     def from_json(cls, data: dict) -> Probe:
@@ -57,7 +59,7 @@ class Probe:
                    fd_target=data.get("fd_target"), wrt=tuple(data.get("wrt", ())),
                    use=tuple(data["use"]) if data.get("use") else None, transform=data.get("transform"),
                    attributes=tuple(data.get("attributes", ())), reader=data.get("reader"),
-                   graph=tuple(data.get("graph", ())))
+                   graph=tuple(data.get("graph", ())), calls=data.get("calls"))
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,7 @@ class Request:
 
     def to_json(self) -> str:
         """The request as one JSON line."""
-        data = asdict(self)
-        data["probes"] = [probe.to_json() for probe in self.probes]
-        return json.dumps(data)
+        return json.dumps({**_fields(self), "probes": [probe.to_json() for probe in self.probes]})
 
     @classmethod
     def from_json(cls, line: str) -> Request:
@@ -138,10 +138,8 @@ class Response:
     retiring: bool = False  # the worker leaves after this answer: what a child left could not be removed
 
     def to_json(self) -> str:
-        """The response as one JSON line (the observations as they are: already plain JSON, not copied)."""
-        return json.dumps({"id": self.id, "observations": self.observations, "load_errors": self.load_errors,
-                           "events": [asdict(event) for event in self.events], "internal_error": self.internal_error,
-                           "retiring": self.retiring})
+        """The response as one JSON line."""
+        return json.dumps({**_fields(self), "events": [asdict(event) for event in self.events]})
 
     @classmethod
     def from_json(cls, data: object) -> Response:
@@ -160,3 +158,9 @@ class Response:
         except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as error:
             raise Malformed(f"not a response: {type(error).__name__}") from None
         return cls(data["id"], observations, load_errors, events, internal, retiring)
+
+
+def _fields(message: object) -> dict:
+    """A dataclass's fields by name, as they are: ``asdict`` would deep-copy every observation and probe, only for
+    ``json.dumps`` to read them once."""
+    return {field.name: getattr(message, field.name) for field in fields(message)}

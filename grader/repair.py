@@ -3,11 +3,12 @@
 For each function that fails on its own (not because a helper fails, not a stub, not a timeout), the grading
 process lists single edits of the student's own definition (``grader.mutations``), writes each edited copy
 beside the staged code, and asks the submission's worker to run the copies: the student's sandbox, uid and
-limits, one time box per function for all its copies. Every copy first runs the probes of the function's
-first failing check; the few that pass it then run every probe. Each copy's observations are read as
-untrusted records and judged by the same checks as the student's; the first copy that passes them all locates
-the repair. The course chooses what the student is told (``repair_hints``): the line, the line and
-the edit, or nothing. A hint never changes a grade.
+limits, one time box per function for all its copies. Every copy first runs the function's screen: the one
+probe of its first failing check where the student's code failed, up to the call that failed (a copy that fails
+it cannot pass every check); the few copies that pass it then run every probe. Each copy's observations are read
+as untrusted records and judged by the same checks as the student's (their verdicts only: no mistake is named);
+the first copy that passes them all locates the repair. The course chooses what the student is told
+(``repair_hints``): the line, the line and the edit, or nothing. A hint never changes a grade.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader import checks, mutations, plan, pyparse
-from grader.assignment import Assignment, CheckSpec
+from grader.assignment import Assignment, CheckSpec, FunctionSpec
 from grader.records import read_observations
 from grader.protocol import Probe, Request, Response
 from grader.results import CALLS_A_STUB, PASS, Repair, TestResult
@@ -86,44 +87,65 @@ def reproduced(kept: list[Candidate]) -> list[Candidate]:
     return [candidate for candidate in kept if candidate.function not in unreproduced and not candidate.control]
 
 
-def screens(tests: list[TestResult], assignment: Assignment, functions: list[str]) -> dict[str, CheckSpec]:
-    """Each searched function's first failing check: every copy runs its probes first, and only the copies that
-    pass it run all the others (most copies fail it, for a fraction of the cost)."""
-    first = {}
+@dataclass(frozen=True)
+class Screen:
+    """What every copy of a function runs first: the probe of its first failing check where the student's code
+    first failed, up to the call that showed it (``calls``; None: the whole probe)."""
+
+    check: CheckSpec
+    probe: str
+    calls: int | None
+
+
+def screens(tests: list[TestResult], assignment: Assignment, evidence: checks.Evidence,
+            functions: list[str]) -> dict[str, Screen]:
+    """Each searched function's screen, from its first failing check that the student's observations show failing:
+    every copy runs it first, and only the copies that pass it run every probe (most copies fail it, for a
+    fraction of the cost). A function none of whose failures the observations show gets none."""
+    found: dict[str, Screen] = {}
     for test in tests:
-        if test.function in functions and test.status != PASS and test.function not in first:
+        if test.function in functions and test.status != PASS and test.function not in found:
             spec = assignment.function(test.function)
-            first[test.function] = next(check for check in spec.checks if test.name == f"{spec.name}: {check.title}")
-    return first
+            check = next(check for check in spec.checks if test.name == f"{spec.name}: {check.title}")
+            failure = checks.first_failure(spec, check, evidence)
+            if failure is not None:
+                found[test.function] = Screen(check, *failure)
+    return found
 
 
 def request(base: Request, assignment: Assignment, found: list[Candidate], folder: Path,
-            screen: dict[str, CheckSpec] | None = None) -> Request:
-    """The worker's request for the copies, grouped by function (one time box per function): per copy, the probes
-    of its function's ``screen`` check, or every probe of the function."""
-    probes: list[Probe] = []
-    for candidate in found:
-        probes += [replace(probe, id=_probe_id(candidate, probe), use=(candidate.module, candidate.attribute))
-                   for probe in _probes(assignment, candidate.function, screen)]
+            screen: dict[str, Screen] | None = None) -> Request:
+    """The worker's request for the copies, grouped by function (one time box per function): per copy, its
+    function's ``screen``, or every probe of the function."""
+    run = _probes(assignment, found, screen)
+    probes = [replace(probe, id=_probe_id(candidate, probe), use=(candidate.module, candidate.attribute))
+              for candidate in found for probe in run[candidate.function]]
     files = {**base.files, **{c.module: str(folder / f"{c.module}.py") for c in found}}
     return replace(base, id=f"{base.id} (repairs)", files=files, probes=tuple(probes))
 
 
 def passing(response: Response, assignment: Assignment, found: list[Candidate], evidence: checks.Evidence,
-            screen: dict[str, CheckSpec] | None = None) -> list[Candidate]:
-    """The copies whose observations pass their function's ``screen`` check, or every check of it."""
+            screen: dict[str, Screen] | None = None) -> list[Candidate]:
+    """The copies whose observations pass their function's ``screen``, or every check of it (judged without
+    naming a mistake: only the verdict counts here)."""
+    run = _probes(assignment, found, screen)
     kept = []
     for candidate in found:
-        spec = assignment.function(candidate.function)
-        probes = _probes(assignment, candidate.function, screen)
+        spec, probes = assignment.function(candidate.function), run[candidate.function]
         sent = {probe.id: response.observations[_probe_id(candidate, probe)] for probe in probes
                 if _probe_id(candidate, probe) in response.observations}
         observed = checks.Evidence(read_observations(sent, probes), evidence.reference)
-        judged = [screen[spec.name]] if screen else spec.checks
-        if len(observed.student) == len(probes) and all(
-                checks.judge(spec, check, observed, assignment.catalogue).status == PASS for check in judged):
+        if len(observed.student) == len(probes) and _passes(spec, observed, screen):
             kept.append(candidate)
     return kept
+
+
+def _passes(spec: FunctionSpec, observed: checks.Evidence, screen: dict[str, Screen] | None) -> bool:
+    """Whether a copy's observations pass its function's screen, or every check of the function."""
+    if screen:
+        first = screen[spec.name]
+        return checks.passes(spec, first.check, observed, first.probe, first.calls)
+    return all(checks.passes(spec, check, observed) for check in spec.checks)
 
 
 def located(verified: list[Candidate], code: Submission, mode: str) -> dict[str, Repair]:
@@ -137,13 +159,15 @@ def located(verified: list[Candidate], code: Submission, mode: str) -> dict[str,
     return repairs
 
 
-def _probes(assignment: Assignment, function: str, screen: dict[str, CheckSpec] | None) -> list[Probe]:
-    """The function's probes as the student's run has them, or only those of its ``screen`` check."""
-    every = plan.student_probes(assignment, [function])
-    if not screen:
-        return every
-    wanted = {probe.id for probe in plan.probes_for_check(assignment.function(function), screen[function])}
-    return [probe for probe in every if probe.id in wanted]
+def _probes(assignment: Assignment, found: list[Candidate], screen: dict[str, Screen] | None) -> dict[str, list[Probe]]:
+    """Per function of the copies: its probes as the student's run has them, or only its screen's."""
+    run = {}
+    for function in dict.fromkeys(candidate.function for candidate in found):
+        every = plan.student_probes(assignment, [function])
+        chosen = screen[function] if screen else None
+        run[function] = every if chosen is None else [replace(probe, calls=chosen.calls) for probe in every
+                                                      if probe.id == chosen.probe]
+    return run
 
 
 def _probe_id(candidate: Candidate, probe: Probe) -> str:

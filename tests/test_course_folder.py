@@ -76,3 +76,22 @@ def test_code_drawing_random_numbers_of_its_own_is_judged_on_the_same_draws(tmp_
 
     with Session(assignment.load(course / "assignment.toml"), seed=5, sandbox="process") as grading:
         assert grading.grade(course / "solutions").passed
+
+
+def test_seeding_the_cpu_alone_draws_what_torch_manual_seed_draws(monkeypatch):
+    """With CUDA hidden and no other accelerator, the harness seeds only the CPU's generator (``torch.manual_seed``
+    would also queue a seed, and format a stack trace, for each accelerator torch knows): the same draws."""
+    import torch
+
+    from grader.worker import cases, harness
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    harness._only_the_cpu.cache_clear()
+    try:
+        assert harness._only_the_cpu()
+        harness.seed_global_generators(5, "sizes")
+        drawn = torch.randn(6)
+        torch.manual_seed(int(cases.generator_for(5, "sizes").initial_seed()) % 2**32)
+        assert torch.equal(drawn, torch.randn(6))
+    finally:
+        harness._only_the_cpu.cache_clear()

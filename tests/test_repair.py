@@ -4,6 +4,7 @@ every check of the function pass; never a change of grade, never a crash."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from examples.variants import CORRECT_VARIANTS, MEASURED_VARIANTS, WRONG_VARIANTS
-from grader import mutations, repair
+from grader import checks, mutations, plan, repair
 from grader.results import INTERNAL_NOTE, PASS, Repair
 from grader.runner import Worker, WorkerDied
 from tests.conftest import ROOT, by_function
@@ -108,6 +109,73 @@ def test_a_worker_lost_during_the_search_costs_only_the_hint(session, make_submi
     loss = [t for t in by_function(result, "loss_fn") if t.check == "returns"][0]
     assert loss.status == "fail" and loss.mistake == "sum-instead-of-mean" and loss.repair is None
     assert not result.warnings
+
+
+def _repair_requests(monkeypatch) -> list:
+    """Record every request of the repair search the workers get."""
+    real, sent = Worker.request, []
+
+    def recorded(self, request, until=None):
+        if request.id.endswith("(repairs)"):
+            sent.append(request)
+        return real(self, request, until)
+
+    monkeypatch.setattr(Worker, "request", recorded)
+    return sent
+
+
+def test_every_copy_runs_one_probe_first_and_only_those_that_pass_it_run_every_probe(session, make_submission,
+                                                                                     monkeypatch):
+    sent = _repair_requests(monkeypatch)
+    result = session.grade(make_submission(WRONG_VARIANTS["loss sum"][0]))
+    assert [t.repair for t in by_function(result, "loss_fn") if t.status != PASS][0] is not None
+    screen, every = sent
+    copies = [probe.use[0] for probe in screen.probes]
+    assert len(copies) == len(set(copies)) > 10  # one probe each, up to its first call: where the student's failed
+    screened = {(probe.id.split(repair.SEPARATOR)[1], probe.calls) for probe in screen.probes}
+    assert screened == {("loss_fn:call:loss_lecture", 1)}
+    again = set(probe.use[0] for probe in every.probes)
+    probes = plan.student_probes(session.assignment, ["loss_fn"])
+    assert again < set(copies) and len(again) <= 3  # the copies that failed the screen ran nothing more
+    assert len(every.probes) == len(again) * len(probes) and {probe.calls for probe in every.probes} == {None}
+
+
+def test_a_training_screen_runs_the_calls_up_to_the_first_that_failed(session, make_submission, monkeypatch):
+    sent = _repair_requests(monkeypatch)
+    result = session.grade(make_submission(VARIANTS["accumulation emptied before its step"][0]))
+    assert [t.repair for t in by_function(result, "learn_accumulate") if t.status != PASS][0] is not None
+    screened = {(probe.id.split(repair.SEPARATOR)[1], probe.calls) for probe in sent[0].probes}
+    assert len(screened) == 1
+    probe, calls = screened.pop()
+    assert 1 <= calls < len(session.reference().reference[probe].calls)  # not every training run of the case
+
+
+def _broken_training(course, evidence: checks.Evidence, function: str, broken: int) -> tuple[str, dict]:
+    """The reference's observations of a training function as a student's, its second case's call ``broken`` given
+    the record of the call before it (a wrong trajectory from there on)."""
+    probe = plan.probes_for_check(course.function(function), course.function(function).checks[0])[1].id
+    student = {each.id: evidence.reference[each.id] for each in plan.student_probes(course, [function])}
+    calls = list(student[probe].calls)
+    calls[broken] = calls[broken - 1]
+    student[probe] = dataclasses.replace(student[probe], calls=tuple(calls))
+    return probe, student
+
+
+def test_the_screen_is_where_the_student_first_failed_and_the_student_fails_it(session, course):
+    reference = session.reference()
+    spec = course.function("learn_autograd")
+    check = spec.checks[0]
+    probe, student = _broken_training(course, reference, "learn_autograd", broken=2)
+    evidence = checks.Evidence(student, reference.reference)
+    assert checks.judge(spec, check, evidence, course.catalogue).status != PASS
+    assert not checks.passes(spec, check, evidence)
+    assert checks.first_failure(spec, check, evidence) == (probe, 3)
+    as_screened = dict(student, **{probe: dataclasses.replace(student[probe], calls=student[probe].calls[:3])})
+    assert not checks.passes(spec, check, checks.Evidence(as_screened, reference.reference), probe, 3)
+    before = dict(student, **{probe: dataclasses.replace(student[probe], calls=student[probe].calls[:2])})
+    assert checks.passes(spec, check, checks.Evidence(before, reference.reference), probe, 2)
+    honest = checks.Evidence({key: reference.reference[key] for key in student}, reference.reference)
+    assert checks.passes(spec, check, honest) and checks.first_failure(spec, check, honest) is None
 
 
 def test_what_the_course_lets_students_see():

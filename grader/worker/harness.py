@@ -8,7 +8,9 @@ the observations in its own process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
+import os
 import random
 import sys
 import time
@@ -128,6 +130,7 @@ def run_probe(probe: Probe, resolver: Resolver, course: CourseFiles, seed: int, 
         calls = built["value"]
     else:
         calls = course.build(probe.case, seed)
+    calls = calls[:probe.calls] if probe.calls is not None else calls
     seed_global_generators(seed, probe.case)  # the same draws whatever building the inputs took
     if probe.transform:  # the reference on calls transformed as a classic slip would
         calls = transforms.transformed(calls, probe.transform)
@@ -162,14 +165,24 @@ def seed_global_generators(seed: int, case: str) -> None:
     """Seed the generators code may draw from on its own (torch's, Python's, numpy's when loaded) from the
     run's seed and the case, so that the reference and the student draw the same numbers."""
     value = int(cases.generator_for(seed, case).initial_seed()) % 2**32
-    if torch.cuda.is_available():
-        torch.manual_seed(value)  # every device's generators
-    else:  # the CPU's only: torch.manual_seed would also queue a CUDA seeding, and record a stack for it, each call
+    if _only_the_cpu():
         torch.default_generator.manual_seed(value)
+    else:
+        torch.manual_seed(value)
     random.seed(value)
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(value)
+
+
+@functools.cache
+def _only_the_cpu() -> bool:
+    """Whether the CPU's is the only generator of torch's that code can draw from: CUDA hidden (a run on the CPU)
+    and no other accelerator available. ``torch.manual_seed`` then seeds nothing more, but still queues a seed for
+    each accelerator torch knows, formatting a stack trace each time: a quarter of a small probe's time."""
+    others = [getattr(torch, name, None) for name in ("xpu", "mtia")]  # not in every torch this runs with
+    return (os.environ.get("CUDA_VISIBLE_DEVICES") == "" and not torch.backends.mps.is_available()
+            and not any(other is not None and other.is_available() for other in others))
 
 
 def _error(error: BaseException, finder: SubmissionFinder) -> dict:
