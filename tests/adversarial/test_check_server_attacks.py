@@ -466,8 +466,11 @@ def test_a_reference_that_fails_while_its_server_starts_costs_only_that_start(bo
     starting = threading.Thread(target=lambda: started.update(outcome=client._start(settings, where, 120.0)))
     starting.start()
 
-    def trusted_worker():  # the student's worker gets a filtered environment, without the box's tag
-        return [pid for pid in _tagged(str(box.root)) if "grader.worker" in _cmdline(pid)]
+    needle = f"XDG_RUNTIME_DIR={box.root}\0".encode()
+
+    def trusted_worker():  # the student's worker, also the server's child, gets a filtered environment
+        return [pid for pid in _tagged(str(box.root)) if "grader.worker" in _cmdline(pid)
+                and needle in _read(f"/proc/{pid}/environ")]
 
     victims = _wait_for(trusted_worker, 60, 0.01)
     for pid in victims or ():
