@@ -53,7 +53,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Place:
-    """A server's files in the user's runtime folder: its socket, the lock taken to start it, its log."""
+    """A server's files in the user's runtime folder: its socket, its token, the lock taken to start it, its log."""
 
     folder: Path
     key: str

@@ -358,27 +358,17 @@ def _answer_forever(listener: socket.socket, line: bytes, stop: threading.Event)
                 pass
 
 
-def test_server_start_does_not_import_a_grader_package_from_the_working_folder(box, work):
-    """(worked) `cd student-repo && autograde check .` (the installed entry point, which itself is safe): the server is
-    started as `python -m grader.daemon` in the caller's working folder, so a `grader/` package there is
-    imported (and run, outside any sandbox) instead of the grader, and the server then also runs under a key
-    that names the real grader's digest. bwrap mode, so the worker itself is not the route."""
+@pytest.mark.parametrize("server, sandbox", [("--server", "bwrap"), ("--no-server", "process")])
+def test_no_grader_package_of_the_working_folder_is_imported(box, work, server, sandbox):
+    """(worked) `cd student-repo && autograde check .` (the installed entry point, which itself is safe): the
+    server was started as `python -m grader.daemon` in the caller's working folder, so a `grader/` package
+    there was imported (and run, outside any sandbox) instead of the grader. Without the server (pre-existing,
+    same cause), the trusted reference worker and the process-mode student worker were `python -m
+    grader.worker` started there too."""
     repo = _submission(work, "student-repo")
     mark = work / "imported-by.txt"
     _plant_grader_package(repo, mark)
-    checked = box.check(".", "--server", "--sandbox", "bwrap", "--seed", SEED, "--only", "loss_fn",
-                        "--assignment", MAIN, cwd=repo, exe=[CONSOLE])
-    assert checked.returncode in (0, 1), checked.stderr[-2000:]
-    assert not mark.exists(), f"the student's grader package ran, as: {mark.read_text()!r}"
-
-
-def test_local_check_does_not_import_a_grader_package_from_the_working_folder(box, work):
-    """(worked) Not the server (pre-existing, same cause): with --no-server --sandbox process, the trusted reference
-    worker and the student worker are `python -m grader.worker` started in the caller's working folder."""
-    repo = _submission(work, "student-repo")
-    mark = work / "imported-by.txt"
-    _plant_grader_package(repo, mark)
-    checked = box.check(".", "--no-server", "--sandbox", "process", "--seed", SEED, "--only", "loss_fn",
+    checked = box.check(".", server, "--sandbox", sandbox, "--seed", SEED, "--only", "loss_fn",
                         "--assignment", MAIN, cwd=repo, exe=[CONSOLE])
     assert checked.returncode in (0, 1), checked.stderr[-2000:]
     assert not mark.exists(), f"the student's grader package ran, as: {mark.read_text()!r}"
