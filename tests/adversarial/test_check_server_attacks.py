@@ -125,21 +125,18 @@ def _tagged(tag: str) -> dict[int, int]:
     servers, their trusted workers, the test's own checks), and all their descendants."""
     needles = (f"XDG_RUNTIME_DIR={tag}\0".encode(), f"AG_ATTACK_TAG={tag}\0".encode())
     table = _table()
-    mine = {pid for pid in table
-            if pid != os.getpid() and any(needle in _read(f"/proc/{pid}/environ") for needle in needles)}
-    grown = True
-    while grown:
-        grown = False
-        for pid, (ppid, _) in table.items():
-            if ppid in mine and pid not in mine:
-                mine.add(pid)
-                grown = True
-    return {pid: table[pid][1] for pid in mine}
+    return _grown(table, {pid for pid in table
+                          if pid != os.getpid() and any(needle in _read(f"/proc/{pid}/environ") for needle in needles)})
 
 
 def _descendants(root: int) -> dict[int, int]:
     table = _table()
-    mine = {root} if root in table else set()
+    return _grown(table, {root} if root in table else set())
+
+
+def _grown(table: dict[int, tuple[int, int]], roots: set[int]) -> dict[int, int]:
+    """pid -> start time of ``roots`` and every descendant of theirs in ``table``."""
+    mine = set(roots)
     grown = True
     while grown:
         grown = False
