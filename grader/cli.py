@@ -116,7 +116,9 @@ def main() -> None:
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Grade only this function (repeatable).")
 @click.option("--format", "output_format", type=click.Choice(list(CHECK_FORMATS)), default="text", show_default=True,
               help="text for people; json; classroom (GitHub Classroom); gradescope (results.json); junit (XML).")
-@click.option("--seed", type=int, default=None, help="Seed of the random inputs (default: a fresh one).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the random inputs (default: the check server's, else one of the course's cached ones "
+                   "or a fresh one; the report names it).")
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(sandbox.MODES), default="auto", show_default=True,
               help="Isolation of student code.")
 @ASSIGNMENT_OPTION
@@ -144,7 +146,7 @@ def check(path: Path, only: tuple[str, ...], output_format: str, seed: int | Non
     served = _wants_server(use_server, mode) and (seed is None or course.has_solutions)  # a key's seeds: checked here
     settings = Settings(course.declarations, mode, device, seed, only) if served else None
     checker = client.Checker(settings, course, lambda: _local_session(course, seed, mode, only, device),
-                             lambda note: click.echo(f"note: {note}", err=True))
+                             lambda line: click.echo(line, err=True))
     try:
         if watch:
             _watch(checker.grade, path, lambda result: CHECK_FORMATS[output_format](result, course))
@@ -188,12 +190,17 @@ def _defined_in_file(path: Path, course: assignment.Assignment) -> tuple[str, ..
 
 
 def _watch(grade: Callable[[Path], SubmissionResult], path: Path, render) -> None:
-    """Grade, then re-grade each time the submission's files change, until Ctrl-C (exit 0)."""
+    """Grade, then re-grade each time the submission's files change, until Ctrl-C (exit 0). When the inputs change
+    (the check server was replaced, or a course file edited), it says so."""
+    seed = None
     try:
         while True:
             started = time.perf_counter()
             graded = submission.fingerprint(path)  # taken first, so an edit saved while grading is not missed
             result = grade(path)
+            if seed is not None and result.seed != seed:
+                click.echo(f"note: new inputs (seed {result.seed}, was {seed}): the check server was replaced", err=True)
+            seed = result.seed
             click.echo(render(result), nl=False)
             click.echo(f"[graded in {time.perf_counter() - started:.2f} s; watching {path} for changes, Ctrl-C to stop]",
                        err=True)
@@ -205,7 +212,7 @@ def _watch(grade: Callable[[Path], SubmissionResult], path: Path, render) -> Non
 
 @main.group()
 def server() -> None:
-    """This user's warm check servers (``check`` starts them; each leaves after a few idle minutes)."""
+    """This user's warm check servers ('check' starts them; each leaves after a few idle minutes)."""
 
 
 @server.command("status")
@@ -214,8 +221,10 @@ def server_status() -> None:
     found = [(path, client.ask(path, {"status": True})) for path in _server_sockets()]
     running = [answer["status"] for _, answer in found if isinstance(answer, dict) and isinstance(answer.get("status"), dict)]
     for entry in running:
-        click.echo(" ".join(f"{name}={entry.get(name)}"
-                            for name in ("course", "seed", "sandbox", "device", "pid", "idle")))
+        stale = "" if entry.get("current") is True else " (its course changed since: it leaves at the next check)"
+        click.echo(f"{entry.get('course')} ({entry.get('folder')}) functions={entry.get('functions')} "
+                   f"seed={entry.get('seed')} ({entry.get('seed_from')}) sandbox={entry.get('sandbox')} "
+                   f"device={entry.get('device')} pid={entry.get('pid')} idle={entry.get('idle')} s{stale}")
     click.echo(f"{len(running)} check server(s) running")
 
 

@@ -183,7 +183,8 @@ class SubmissionResult:
 
     def as_dict(self) -> dict:
         """The document ``check --format json`` prints."""
-        document = {"score": self.score, "max_score": self.max_score, "tests": [test.as_dict() for test in self.tests]}
+        document = {"score": self.score, "max_score": self.max_score, "seed": self.seed,
+                    "tests": [test.as_dict() for test in self.tests]}
         if self.internal_error:  # the submission could not be graded at all
             document["internal_error"] = self.internal_error
         if self.flags:  # code that reaches into the grading machinery

@@ -194,7 +194,7 @@ def test_a_request_without_the_servers_token_is_refused(request_sent):
     ours, theirs = socket.socketpair()
     with ours, theirs:
         wire.send(theirs, request_sent)
-        assert serve._answer(ours, served) is True  # served on, stopped by nobody
+        assert serve._answer(ours, served) == serve.ANSWERED  # served on, stopped by nobody, idle clock not reset
         assert "token" in wire.receive(theirs, wire.MAX_REQUEST_BYTES, WAIT_SECONDS)["error"]
 
 
@@ -233,7 +233,7 @@ def test_a_client_of_another_user_is_not_served():
                 assert not ended, f"the other user's client could not connect (exit status {os.WEXITSTATUS(status)})"
             connection, _ = listener.accept()
             with connection:
-                assert serve._answer(connection, served) is True
+                assert serve._answer(connection, served) == serve.ANSWERED
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 0  # connected, and got nothing back
     finally:
@@ -324,9 +324,24 @@ def test_any_document_reads_as_a_result_or_is_refused(document):
 def test_a_new_server_first_stops_those_idle_longest_past_the_users_count(runtime, course, monkeypatch):
     monkeypatch.setattr(place, "MAX_SERVERS", 1)
     first = Settings(ROOT / "assignment.toml", "process", "cpu", SEED, ("loss_fn",))
-    assert client.grade(first, course, ROOT / "solutions").result.passed
+    answer = client.grade(first, course, ROOT / "solutions")
+    assert answer.result.passed and answer.started
+    assert not client.grade(first, course, ROOT / "solutions").started
     [old] = _server_pids()
     second = replace(first, only=("activate",))
     assert client.grade(second, course, ROOT / "solutions").result.passed
     assert _gone(old)
     assert len(_server_pids()) == 1 and _server_pids() != [old]
+
+
+def test_only_a_grade_counts_as_use(tmp_path):
+    """A server leaves after its idle minutes since its last grade: a status (as `server status` and every new
+    server's start send) answers without resetting that clock."""
+    served = serve.Served(Refusing(), assignment.load(ROOT / "assignment.toml"),
+                          Settings(ROOT / "assignment.toml", "process", "cpu", None, ()), "key", "token")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        wire.send(theirs, {"protocol": 1, "token": "token", "status": True})
+        assert serve._answer(ours, served, idle=42.0) == serve.ANSWERED
+        status = wire.receive(theirs, wire.MAX_REQUEST_BYTES, WAIT_SECONDS)["status"]
+    assert status["idle"] == 42.0 and status["seed_from"] == "drawn" and status["current"] is False

@@ -35,10 +35,12 @@ class Busy(RuntimeError):
 
 @dataclass(frozen=True)
 class Answer:
-    """A server's result, or why there is none (then the caller grades itself)."""
+    """A server's result, or why there is none (then the caller grades itself); ``started``: this check started
+    the server."""
 
     result: SubmissionResult | None
     problem: str = ""
+    started: bool = False
 
 
 def grade(settings: Settings, course: Assignment, submission: Path, idle: float = place.IDLE_SECONDS) -> Answer:
@@ -48,7 +50,9 @@ def grade(settings: Settings, course: Assignment, submission: Path, idle: float 
         return Answer(None, "no private runtime folder for a check server")
     where = Place(folder, settings.key(course))
     try:
-        connection = _connect(where.socket) or _start(settings, where, idle)
+        connection = _connect(where.socket)
+        started = connection is None
+        connection = connection or _start(settings, where, idle)
     except Busy:
         return Answer(None, "the check server is busy")
     if isinstance(connection, str):
@@ -60,7 +64,7 @@ def grade(settings: Settings, course: Assignment, submission: Path, idle: float 
             answer = wire.receive(connection, wire.MAX_ANSWER_BYTES, _answer_seconds(course))
         except (OSError, wire.WireError) as error:
             return Answer(None, f"the check server did not answer: {error}")
-    return _read(answer)
+    return replace(_read(answer), started=started)
 
 
 def ask(path: Path, request: dict, seconds: float = 10.0) -> object | None:
@@ -135,14 +139,15 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 def _make_room(where: Place) -> None:
-    """Stop the servers idle longest until a new one keeps the user's count within ``MAX_SERVERS``."""
+    """Stop the servers that graded least recently until a new one keeps the user's count within
+    ``MAX_SERVERS`` (a server of a course version that is no longer current first)."""
     others = []
     for path in place.servers(where.folder):
         answer = ask(path, {"status": True}) if path != where.socket else None
         status = answer.get("status") if isinstance(answer, dict) else None
         if isinstance(status, dict) and isinstance(status.get("idle"), (int, float)):
-            others.append((status["idle"], path))
-    for _, path in sorted(others, reverse=True)[:max(0, len(others) - place.MAX_SERVERS + 1)]:
+            others.append((status.get("current") is not True, status["idle"], path))
+    for *_, path in sorted(others, reverse=True)[:max(0, len(others) - place.MAX_SERVERS + 1)]:
         ask(path, {"stop": True})
 
 
@@ -192,20 +197,23 @@ def _spawn(settings: Settings, where: Place, idle: float) -> socket.socket | str
 
 class Checker:
     """Grades through the warm server while it answers; else, and from then on, in a session of its own (made
-    by ``local`` when first needed), saying once why."""
+    by ``local`` when first needed), saying once why (``say``: a line for the person, on stderr)."""
 
     def __init__(self, settings: Settings | None, course: Assignment, local: Callable[[], Session],
-                 note: Callable[[str], None]):
-        self.settings, self.course, self.local, self.note = settings, course, local, note
+                 say: Callable[[str], None]):
+        self.settings, self.course, self.local, self.say = settings, course, local, say
         self.session: Session | None = None
 
     def grade(self, submission: Path) -> SubmissionResult:
         """The submission's result."""
         if self.settings is not None:
             answer = grade(self.settings, self.course, submission)
+            if answer.started and answer.result is not None:
+                self.say(f"started a check server for this course: later checks are answered by it (it leaves "
+                         f"after {place.IDLE_SECONDS / 60:g} idle minutes; `autograde server stop` stops it)")
             if answer.result is not None:
                 return replace(answer.result, submission=str(submission))  # as the student named it
-            self.note(f"{answer.problem}; checking without it")
+            self.say(f"note: {answer.problem}; checking without it")
             self.settings = None
         if self.session is None:
             self.session = self.local()

@@ -64,7 +64,8 @@ class Place:
 
     @property
     def lock(self) -> Path:
-        return self.folder / f"{self.key}.lock"
+        """One lock for the user's servers: one starts at a time, so the count stays within ``MAX_SERVERS``."""
+        return self.folder / "starting.lock"
 
     @property
     def log(self) -> Path:

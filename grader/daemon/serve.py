@@ -28,6 +28,7 @@ from grader.engine import Session
 from grader.results import to_record
 
 REQUEST_SECONDS = 10.0  # to send a request once connected
+GRADED, ANSWERED, LEAVE = "graded", "answered", "leave"  # what answering a client came to
 ANSWER_SECONDS = 60.0  # for a client to take its answer
 
 
@@ -44,6 +45,13 @@ class Served:
     def current(self) -> bool:
         """Whether the course's files are still the version this server was started for."""
         return self.settings.key(self.course) == self.key
+
+    def status(self, idle: float) -> dict:
+        """What ``autograde server status`` shows of this server (``idle``: seconds since its last grade)."""
+        return {"pid": os.getpid(), "course": self.course.name, "folder": str(self.course.root),
+                "functions": ",".join(self.settings.only) or "all", "seed": self.session.seed,
+                "seed_from": "asked" if self.settings.seed is not None else "drawn", "sandbox": self.session.sandbox,
+                "device": self.session.device, "idle": round(idle, 1), "current": self.current()}
 
 
 def serve(settings: Settings, where: Place, idle: float, ready_fd: int) -> None:
@@ -71,20 +79,24 @@ def serve(settings: Settings, where: Place, idle: float, ready_fd: int) -> None:
         finally:
             listener.close()
             _remove_if_mine(where, mine)
+    where.log.unlink(missing_ok=True)  # a clean end: nothing to read there
 
 
 def _answer_until_done(listener: socket.socket, served: Served, idle: float) -> None:
-    listener.settimeout(idle)
-    used = time.monotonic()
+    """Answer until ``idle`` seconds have passed since the last grade (a status or a junk request does not count)."""
+    graded = time.monotonic()
     while True:
+        listener.settimeout(max(0.0, graded + idle - time.monotonic()))
         try:
             connection, _ = listener.accept()
         except TimeoutError:
             return
         with connection:
-            if not _answer(connection, served, time.monotonic() - used):
-                return
-        used = time.monotonic()
+            outcome = _answer(connection, served, time.monotonic() - graded)
+        if outcome == LEAVE:
+            return
+        if outcome == GRADED:
+            graded = time.monotonic()
 
 
 def _write_token(path: Path) -> str:
@@ -120,36 +132,33 @@ def _remove_if_mine(where: Place, socket_inode: int) -> None:
         pass
 
 
-def _answer(connection: socket.socket, served: Served, idle: float = 0.0) -> bool:
-    """Answer one client (``idle``: the seconds since the last one); False when the server should leave: asked
-    to stop, its course edited, or its session failed."""
+def _answer(connection: socket.socket, served: Served, idle: float = 0.0) -> str:
+    """Answer one client (``idle``: the seconds since the last grade): ``GRADED``, ``ANSWERED`` (nothing graded),
+    or ``LEAVE`` when the server should leave: asked to stop, its course edited, or its session failed."""
     try:
         if wire.peer_uid(connection) != os.geteuid():
-            return True
+            return ANSWERED
         request = wire.receive(connection, wire.MAX_REQUEST_BYTES, REQUEST_SECONDS)
         if not (isinstance(request, dict) and request.get("protocol") == PROTOCOL
                 and secrets.compare_digest(str(request.get("token", "")), served.token)):
             wire.send(connection, {"error": "not a request of this server's protocol and token"})
-            return True
+            return ANSWERED
         if request.get("stop") is True:
             wire.send(connection, {"stopped": os.getpid()})
-            return False
-        session = served.session
+            return LEAVE
         if request.get("status") is True:
-            wire.send(connection, {"status": {"pid": os.getpid(), "course": served.course.name, "seed": session.seed,
-                                              "sandbox": session.sandbox, "device": session.device,
-                                              "idle": round(idle, 1)}})
-            return True
+            wire.send(connection, {"status": served.status(idle)})
+            return ANSWERED
         submission = request.get("grade")
         if not isinstance(submission, str) or not os.path.isabs(submission) or not os.path.exists(submission):
             wire.send(connection, {"error": "grade: an absolute path of a submission that exists"})
-            return True
+            return ANSWERED
         if request.get("key") != served.key or not served.current():
             wire.send(connection, {"error": "the course's files are not this server's version"})
-            return False
-        result = session.grade(Path(submission))
+            return LEAVE
+        result = served.session.grade(Path(submission))
         connection.settimeout(ANSWER_SECONDS)
         wire.send(connection, {"result": to_record(result)})
-        return result.internal_error is None  # a session that failed a whole submission is not kept
+        return GRADED if result.internal_error is None else LEAVE  # a session that failed a submission is not kept
     except (OSError, wire.WireError):
-        return True  # this client went away or sent nonsense: the next one is served
+        return ANSWERED  # this client went away or sent nonsense: the next one is served
