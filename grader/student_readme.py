@@ -21,7 +21,7 @@ With Python 3.11 or later, once:
 
 ```bash
 pip install "{DEFAULT_TORCH}" --index-url {TORCH_CPU_INDEX}
-pip install ./.autograde   # the copy of autograde in this repository, or what your instructor names
+pip install ./.autograde   # the copy of autograde in this repository (if it has one), or what your instructor names
 ```
 
 Then, in this folder, after every edit:
@@ -30,6 +30,10 @@ Then, in this folder, after every edit:
 autograde check exercises/                 # every function
 autograde check exercises/ --only {first}   # one function
 ```
+
+The first check starts a check server in the background (torch loaded, the reference ready): the checks after
+it answer in a fraction of a second. It leaves after a few idle minutes; `autograde server stop` stops it now,
+and `--no-server` checks without it.
 
 From a Jupyter or Colab notebook in this folder, after running your cells:
 
