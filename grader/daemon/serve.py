@@ -86,7 +86,10 @@ def _answer_until_done(listener: socket.socket, served: Served, idle: float) -> 
     """Answer until ``idle`` seconds have passed since the last grade (a status or a junk request does not count)."""
     graded = time.monotonic()
     while True:
-        listener.settimeout(max(0.0, graded + idle - time.monotonic()))
+        left = graded + idle - time.monotonic()
+        if left <= 0:
+            return
+        listener.settimeout(left)
         try:
             connection, _ = listener.accept()
         except TimeoutError:
