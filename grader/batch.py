@@ -91,14 +91,14 @@ def grade_class(root: Path, assignment: Assignment, out: Path, seed: int | None,
             fingerprints = _fingerprints(assignment)
 
             def grade(entry: layouts.Entry):
-                worker = free.get()
+                worker, read = free.get(), []
                 try:
-                    result = session.grade(entry.path, worker)
+                    result = session.grade(entry.path, worker, read.append)
                 finally:
                     free.put(worker)
                 result.warnings[:0] = entry.problems
                 if fingerprints is not None:  # beside the grading: the worker is already busy with the next one
-                    fingerprints.add(entry.student, entry.path)
+                    fingerprints.add(entry.student, entry.path, read[0] if read else None)
                 return entry, result
 
             try:

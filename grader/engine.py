@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -111,11 +112,12 @@ class Session:
         """The reference and variant observations (computed once, in the background)."""
         return self._reference.result()
 
-    def grade(self, path: Path, worker_index: int = 0) -> SubmissionResult:
-        """Grade one submission with one of the session's workers."""
+    def grade(self, path: Path, worker_index: int = 0,
+              read: Callable[[submission.Submission], None] = lambda code: None) -> SubmissionResult:
+        """Grade one submission with one of the session's workers; ``read`` is given the code as it was read."""
         stage = Path(tempfile.mkdtemp(prefix="s-", dir=self.scratch))
         try:
-            return self._grade(path, stage, self.workers[worker_index], worker_index)
+            return self._grade(path, stage, self.workers[worker_index], worker_index, read)
         except checks.GraderBug as bug:
             return SubmissionResult(str(path), self.seed, [], internal_error=str(bug))
         except Exception as bug:  # noqa: BLE001 - one submission's grader failure must not end a class run
@@ -123,9 +125,11 @@ class Session:
         finally:
             submission.clear(stage)
 
-    def _grade(self, path: Path, stage: Path, worker: Worker, worker_index: int) -> SubmissionResult:
+    def _grade(self, path: Path, stage: Path, worker: Worker, worker_index: int,
+               read: Callable[[submission.Submission], None]) -> SubmissionResult:
         code = submission.load(path, {spec.name for spec in self.assignment.functions}, stage,
                                {spec.name: spec.module for spec in self.assignment.functions})
+        read(code)
         uid = self.uid_base + worker_index
         if os.geteuid() == 0:
             _give(stage, uid)

@@ -97,10 +97,14 @@ _F_STRING_TOKENS = {getattr(tokenize, name) for name in ("FSTRING_START", "FSTRI
 
 def student_prints(path: Path, contract: set[str], boilerplate: Prints | None = None) -> tuple[Prints, list[str]]:
     """``function_prints``, and a note for each function left out because its code could not be tokenised."""
+    with tempfile.TemporaryDirectory(prefix="autograde-similarity-") as stage:
+        return code_prints(submission.load(path, contract, Path(stage)), boilerplate)
+
+
+def code_prints(code: submission.Submission, boilerplate: Prints | None = None) -> tuple[Prints, list[str]]:
+    """``student_prints`` of code already read (the grading's own reading of it)."""
     from copydetect.utils import get_document_fingerprints  # only class grading pays for it
 
-    with tempfile.TemporaryDirectory(prefix="autograde-similarity-") as stage:
-        code = submission.load(path, contract, Path(stage))
     prints, notes = {}, []
     for name, definition in code.definitions.items():
         text = pyparse.unparse(definition.node)
@@ -161,11 +165,13 @@ class Fingerprints:
         self.prints: dict[str, Prints] = {}
         self.not_compared: dict[str, str] = {}
 
-    def add(self, student: str, path: Path) -> None:
-        """Fingerprint one student's code. Code that cannot be fingerprinted leaves out that function, or that
-        student, with the reason; it never stops the others."""
+    def add(self, student: str, path: Path, code: submission.Submission | None = None) -> None:
+        """Fingerprint one student's code (``code``: as the grading read it, else read from ``path``). Code that
+        cannot be fingerprinted leaves out that function, or that student, with the reason; it never stops the
+        others."""
         try:
-            self.prints[student], notes = student_prints(path, self.contract, self.given)
+            self.prints[student], notes = (code_prints(code, self.given) if code is not None
+                                           else student_prints(path, self.contract, self.given))
         except Exception as error:  # noqa: BLE001 - one student's code must not switch off the class's comparison
             notes = [f"their code was not compared: reading it failed ({type(error).__name__}: {str(error)[:200]})"]
         if notes:
