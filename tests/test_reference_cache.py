@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from grader import assignment, engine, reference_cache, sandbox, versions
+from grader import assignment, reference_cache, sandbox, versions
 from grader.engine import Session
 from grader.reference_cache import CachedSolutions, ReferenceCache
 from grader.reference import Solutions
